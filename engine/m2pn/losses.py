@@ -1,0 +1,190 @@
+"""M2PN training objective (paper sec. 3.4, Eq. 9-17).
+
+``L_total = L_f + L_ctr`` (Eq. 9), ``L_f = L_w + lambda * L_s`` (Eq. 10) with lambda = 15.
+
+Choices the paper leaves open, made here and recorded in the model card:
+- ``C(IR)`` of Eq. 11 ("local window convolution for contrast"): the difference between the globally
+  normalised IR and its ``contrast_window`` box mean, i.e. how much a pixel stands out of its neighbourhood.
+- ``k`` of Eq. 14 defaults to 0: since ``E_ir - E_vi = (1 + lambda_c p_R)(1 - 2 S_ir)``, the decision then
+  picks IR exactly where the IR saliency exceeds one half; k > 0 widens the IR region.
+- Eq. 16 writes ``SSIM(fused, IR) + SSIM(fused, VIS)`` as a quantity to minimise; SSIM is a similarity,
+  so the loss uses ``(1 - SSIM)`` for each (Gaussian 11x11 window, sigma 1.5, images in [0, 1]).
+  The gradient operator is the Sobel magnitude; norms are means over pixels (scale-free in image size).
+- ``L_min(a, b) = relu(cos(a, b))`` (no reward past orthogonality) and ``L_max(a, b) = 1 - cos(a, b)``
+  for Eq. 17; ``F_ir / F_vi`` are the flattened encoder features projected to the prompt dimension.
+- The memory bank's gate loss (:meth:`DynamicMemoryBank.gate_loss`) is added so that kappa of Eq. 4 learns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import FusionError
+from .model import M2PN, M2PNOutput
+
+
+@dataclass
+class LossConfig:
+    """Weights and switches of the objective; the ``use_*`` switches are the paper's loss ablations."""
+
+    fidelity_lambda: float = 15.0   # lambda of Eq. 10
+    decision_k: float = 0.0         # k of Eq. 14
+    contrast_window: int = 11       # C(.) window of Eq. 11
+    ssim_window: int = 11
+    gate_weight: float = 1.0        # weight of the kappa gate loss
+    use_ls: bool = True             # Case 6: without L_s
+    use_weight_map: bool = True     # Case 7: without w (plain L1 to both sources)
+    use_ctr: bool = True            # Case 8: without L_ctr
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "LossConfig":
+        data = dict(data or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise FusionError(f"unknown loss option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+
+def box_mean(x: Tensor, window: int) -> Tensor:
+    """Local mean over a window x window box with reflected borders. (B, 1, H, W) -> same."""
+    pad = window // 2
+    return F.avg_pool2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), window, stride=1)
+
+
+def ir_saliency(ir: Tensor, contrast_window: int = 11) -> Tensor:
+    """Dual-level IR saliency ``S_ir = sigma(IR^ + C(IR)) * sigma(IR^)`` (Eq. 11). (B,1,H,W) -> (B,1,H,W) in (0,1)."""
+    mean = ir.mean(dim=(2, 3), keepdim=True)
+    std = ir.std(dim=(2, 3), keepdim=True).clamp_min(1e-4)
+    ir_hat = (ir - mean) / std
+    contrast = ir_hat - box_mean(ir_hat, contrast_window)
+    return torch.sigmoid(ir_hat + contrast) * torch.sigmoid(ir_hat)
+
+
+def residual_entropy_weight(ir: Tensor, vi: Tensor, eps: float = 1e-6) -> tuple[Tensor, Tensor]:
+    """``p_R = sigma(M)``, ``H_R`` (Eq. 12) per image and ``lambda_c = sigma(H_R)``.
+
+    Returns p_R (B, 1, H, W) and lambda_c (B, 1, 1, 1).
+    """
+    p_r = torch.sigmoid(ir - vi)
+    entropy = -(p_r * torch.log(p_r + eps) + (1 - p_r) * torch.log(1 - p_r + eps)).mean(dim=(1, 2, 3), keepdim=True)
+    return p_r, torch.sigmoid(entropy)
+
+
+def decision_map(ir: Tensor, vi: Tensor, k: float = 0.0, contrast_window: int = 11) -> Tensor:
+    """Pixel decision ``w_ir = I(E_ir - E_vi < k * sigma(E_ir - E_vi))`` (Eq. 13-14), a constant (no grad).
+
+    ir, vi: (B, 1, H, W) in [0, 1] -> w_ir (B, 1, H, W) of 0/1 floats; ``w_vi = 1 - w_ir``.
+    """
+    with torch.no_grad():
+        s_ir = ir_saliency(ir, contrast_window)
+        p_r, lambda_c = residual_entropy_weight(ir, vi)
+        boost = 1 + lambda_c * p_r
+        e_ir = -(s_ir * boost)                 # Eq. 13
+        e_vi = -((1 - s_ir) * boost)
+        diff = e_ir - e_vi
+        spread = diff.std(dim=(2, 3), keepdim=True)
+        return (diff < k * spread).float()
+
+
+def sobel_magnitude(x: Tensor) -> Tensor:
+    """|grad x| with 3x3 Sobel kernels, reflected borders. (B, 1, H, W) -> (B, 1, H, W)."""
+    kx = x.new_tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    kernels = torch.stack([kx, kx.T]).unsqueeze(1)                     # (2, 1, 3, 3)
+    g = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), kernels)
+    return (g.pow(2).sum(dim=1, keepdim=True) + 1e-12).sqrt()
+
+
+def _gaussian_window(size: int, sigma: float, like: Tensor) -> Tensor:
+    coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim(x: Tensor, y: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Mean SSIM of images in [0, 1] (Gaussian window, C1 = 0.01^2, C2 = 0.03^2). (B,1,H,W) x2 -> (B,)."""
+    w = _gaussian_window(window, sigma, x)
+    pad = window // 2
+    xp, yp = (F.pad(t, (pad,) * 4, mode="reflect") for t in (x, y))
+    mu_x, mu_y = F.conv2d(xp, w), F.conv2d(yp, w)
+    var_x = F.conv2d(xp * xp, w) - mu_x**2
+    var_y = F.conv2d(yp * yp, w) - mu_y**2
+    cov = F.conv2d(xp * yp, w) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return s.mean(dim=(1, 2, 3))
+
+
+def weighted_fidelity(fused: Tensor, ir: Tensor, vi: Tensor, w_ir: Tensor) -> Tensor:
+    """``L_w`` (Eq. 15): L1 to IR where w_ir = 1 and to VIS elsewhere (means over pixels)."""
+    return (w_ir * (ir - fused)).abs().mean() + ((1 - w_ir) * (vi - fused)).abs().mean()
+
+
+def structure_loss(fused: Tensor, ir: Tensor, vi: Tensor, window: int = 11) -> Tensor:
+    """``L_s`` (Eq. 16) = (1 - SSIM(f, IR)) + (1 - SSIM(f, VIS)) + || |grad f| - max(|grad IR|, |grad VIS|) ||_1."""
+    ssim_term = (1 - ssim(fused, ir, window)).mean() + (1 - ssim(fused, vi, window)).mean()
+    target = torch.maximum(sobel_magnitude(ir), sobel_magnitude(vi))
+    return ssim_term + (sobel_magnitude(fused) - target).abs().mean()
+
+
+def modal_contrastive(out: M2PNOutput) -> Tensor:
+    """``L_ctr`` (Eq. 17) on the prompts G and projected features F, (B, D) each -> 0-d tensor."""
+    if out.g_ir is None or out.g_vi is None:
+        return out.fused.new_zeros(())
+
+    def cos(a: Tensor, b: Tensor) -> Tensor:
+        return F.cosine_similarity(a, b, dim=1)
+
+    l_min = lambda a, b: F.relu(cos(a, b)).mean()   # different modalities: push apart
+    l_max = lambda a, b: (1 - cos(a, b)).mean()     # same modality: pull together
+    return (l_min(out.g_ir, out.g_vi) + l_min(out.g_ir, out.f_vi) + l_min(out.g_vi, out.f_ir)
+            + l_max(out.g_ir, out.f_ir) + l_max(out.g_vi, out.f_vi))
+
+
+@dataclass
+class LossTerms:
+    """The terms of one step (0-d tensors); ``total`` is what gets back-propagated."""
+
+    total: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)
+
+    def as_floats(self) -> dict[str, float]:
+        return {"total": float(self.total.detach()), **{k: float(v.detach()) for k, v in self.terms.items()}}
+
+
+class M2PNLoss(torch.nn.Module):
+    """Computes Eq. 9-17 (+ the kappa gate loss) from the sources and one forward pass of the model."""
+
+    def __init__(self, config: LossConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or LossConfig()
+
+    def forward(self, out: M2PNOutput, ir: Tensor, vi: Tensor, model: M2PN | None = None) -> LossTerms:
+        """ir, vi (B, 1, H, W) in [0, 1]; out from ``model(ir, vi)``."""
+        cfg, fused = self.config, out.fused
+        if cfg.use_weight_map:
+            w_ir = decision_map(ir, vi, cfg.decision_k, cfg.contrast_window)
+            l_w = weighted_fidelity(fused, ir, vi, w_ir)
+        else:  # Case 7: no decision map, plain L1 to both sources
+            l_w = (fused - ir).abs().mean() + (fused - vi).abs().mean()
+        terms = {"L_w": l_w}
+        total = l_w
+        if cfg.use_ls:
+            l_s = structure_loss(fused, ir, vi, cfg.ssim_window)
+            terms["L_s"] = l_s
+            total = total + cfg.fidelity_lambda * l_s
+        if cfg.use_ctr:
+            l_ctr = modal_contrastive(out)
+            terms["L_ctr"] = l_ctr
+            total = total + l_ctr
+        dmb = getattr(model, "dmb", None) if model is not None else None
+        if dmb is not None and out.quality is not None:
+            l_gate = dmb.gate_loss(out.quality)
+            terms["L_gate"] = l_gate
+            total = total + cfg.gate_weight * l_gate
+        return LossTerms(total=total, terms=terms)

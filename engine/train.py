@@ -1,0 +1,334 @@
+"""Train M2PN: ``python -m engine.train --config configs/train_m2pn.yaml [--resume] [--max-minutes N]``.
+
+The run lives in the config's ``output`` folder: ``last.pt`` (full checkpoint: model, optimizer,
+step, memory bank, RNG, history), ``loss_curve.png``, ``memory_bank.png``, ``history.json`` and
+``train.log`` lines. ``--resume`` continues exactly where ``last.pt`` stopped (same batch order), so a
+CPU run can be spread over several sessions. At the end (or with ``--export``) the weights go to the
+config's ``export`` path as a small float32 file with a JSON sidecar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from .errors import FusionError
+from .paths import REPO_ROOT, shared_data_dir
+
+
+@dataclass
+class TrainConfig:
+    """The whole training recipe, read from YAML (sections data, model, loss, quality, train)."""
+
+    data_root: Path
+    patches: int = 8000
+    patch_size: int = 128
+    val_pairs: int = 40
+    val_patches: int = 160
+    data_seed: int = 0
+    model: dict = field(default_factory=dict)
+    loss: dict = field(default_factory=dict)
+    quality: dict = field(default_factory=lambda: {"kind": "noref"})
+    batch_size: int = 16
+    lr: float = 1e-3
+    lr_decay_per_epoch: float = 0.9
+    epochs: int = 10
+    checkpoint_every: int = 25
+    seed: int = 0
+    output: Path = Path("runs/m2pn")
+    export: Path = Path("engine/weights/m2pn.pt")
+    source: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FusionError(f"training config not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise FusionError(f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise FusionError(f"{path}: expected a mapping at the top level")
+        known = {"data", "model", "loss", "quality", "train", "output", "export"}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise FusionError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        data, train = dict(raw.get("data") or {}), dict(raw.get("train") or {})
+        root = data.pop("root", None)
+        if root is None:
+            shared = shared_data_dir()
+            if shared is None:
+                raise FusionError("no data root in the config and ../shared/data was not found (set IRVIS_DATA_DIR)")
+            root = shared / "roadscene"
+        kwargs: dict[str, Any] = {"data_root": _resolve(root)}
+        for key in ("patches", "patch_size", "val_pairs", "val_patches"):
+            if key in data:
+                kwargs[key] = int(data.pop(key))
+        if "seed" in data:
+            kwargs["data_seed"] = int(data.pop("seed"))
+        for key in ("batch_size", "epochs", "checkpoint_every", "seed"):
+            if key in train:
+                kwargs[key] = int(train.pop(key))
+        for key in ("lr", "lr_decay_per_epoch"):
+            if key in train:
+                kwargs[key] = float(train.pop(key))
+        leftovers = [f"data.{k}" for k in data] + [f"train.{k}" for k in train]
+        if leftovers:
+            raise FusionError(f"{path}: unknown option(s) {', '.join(leftovers)}")
+        kwargs.update(model=dict(raw.get("model") or {}), loss=dict(raw.get("loss") or {}),
+                      quality=dict(raw.get("quality") or {"kind": "noref"}), source=raw)
+        if "output" in raw:
+            kwargs["output"] = _resolve(raw["output"])
+        if "export" in raw:
+            kwargs["export"] = _resolve(raw["export"])
+        return cls(**kwargs)
+
+
+def _resolve(path: str | Path) -> Path:
+    """Relative paths in a config are relative to the repository root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+class Trainer:
+    """One training run; builds data, model, loss, optimizer; saves and restores checkpoints."""
+
+    def __init__(self, cfg: TrainConfig, config_path: str) -> None:
+        from .datasets import PatchDataset, split_pairs
+        from .m2pn import M2PN, M2PNConfig
+        from .m2pn.losses import LossConfig, M2PNLoss
+        from .quality import build_quality_evaluator
+
+        self.cfg, self.config_path = cfg, config_path
+        torch.manual_seed(cfg.seed)
+        split = split_pairs(cfg.data_root, cfg.val_pairs, cfg.data_seed)
+        self.train_set = PatchDataset(split.train, cfg.patches, cfg.patch_size, cfg.data_seed)
+        self.val_set = PatchDataset(split.val, cfg.val_patches, cfg.patch_size, cfg.data_seed + 1)
+        self.train_names = [ir.name for ir, _ in split.train]
+        self.val_names = [ir.name for ir, _ in split.val]
+        self.model = M2PN(M2PNConfig.from_dict(cfg.model))
+        quality_opts = dict(cfg.quality)
+        self.quality = build_quality_evaluator(quality_opts.pop("kind", "noref"), **quality_opts)
+        self.model.set_quality_evaluator(self.quality)
+        self.loss = M2PNLoss(LossConfig.from_dict(cfg.loss))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.steps_per_epoch = len(self.train_set) // cfg.batch_size
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.step = 0
+        self.elapsed_s = 0.0
+        self.history: dict[str, list] = {"steps": [], "val": [], "memory": []}
+
+    # ----- schedule -------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        """Smooth exponential decay: lr * decay ** (epochs done), applied per step."""
+        return self.cfg.lr * self.cfg.lr_decay_per_epoch ** (step / self.steps_per_epoch)
+
+    def batch_indices(self, step: int) -> np.ndarray:
+        """Indices of the patches of global step ``step``: a fresh seeded permutation per epoch."""
+        epoch, within = divmod(step, self.steps_per_epoch)
+        order = np.random.default_rng(self.cfg.seed * 100003 + epoch).permutation(len(self.train_set))
+        b = self.cfg.batch_size
+        return order[within * b:(within + 1) * b]
+
+    def batch(self, dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = [dataset[int(i)] for i in indices]
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+    # ----- steps ----------------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        self.model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        ir, vi = self.batch(self.train_set, self.batch_indices(self.step))
+        out = self.model(ir, vi)
+        terms = self.loss(out, ir, vi, self.model)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        self.optimizer.step()
+        self.step += 1
+        row = {"step": self.step, **{k: round(v, 6) for k, v in _floats(terms).items()}}
+        self.history["steps"].append(row)
+        if out.memory_update is not None:
+            upd = out.memory_update
+            self.history["memory"].append({
+                "step": self.step, "threshold": None if math.isnan(upd.threshold) else round(upd.threshold, 5),
+                "quality": [round(float(q), 4) for q in upd.quality],
+                "accepted": [bool(a) for a in upd.accepted],
+            })
+        return row
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean loss terms on the held-out patches (eval mode: the memory bank is not touched)."""
+        self.model.eval()
+        sums: dict[str, float] = {}
+        count = 0
+        for start in range(0, len(self.val_set), self.cfg.batch_size):
+            idx = range(start, min(start + self.cfg.batch_size, len(self.val_set)))
+            ir, vi = self.batch(self.val_set, idx)
+            terms = _floats(self.loss(self.model(ir, vi), ir, vi, None))
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v * len(idx)
+            count += len(idx)
+        row = {"step": self.step, **{k: round(v / count, 6) for k, v in sums.items()}}
+        self.history["val"].append(row)
+        return row
+
+    # ----- persistence ----------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        last = self.history["steps"][-50:]
+        final = {k: round(float(np.mean([r[k] for r in last if k in r])), 5) for k in (last[0] if last else {}) if k != "step"}
+        return {
+            "steps": self.step, "epochs": round(self.step / self.steps_per_epoch, 3),
+            "quality_evaluator": self.quality.name, "quality_evaluator_version": getattr(self.quality, "version", self.quality.name), "data_fingerprint": self.train_set.fingerprint(),
+            "data_root": str(self.cfg.data_root), "train_pairs": len(self.train_names), "val_pairs": len(self.val_names),
+            "final_train_losses_last50": final, "final_val_losses": self.history["val"][-1] if self.history["val"] else None,
+            "train_time_s": round(self.elapsed_s, 1), "hardware": hardware_description(),
+            "config_file": self.config_path, "loss_config": self.cfg.loss,
+            "command": f"python -m engine.train --config {self.config_path}",
+        }
+
+    def save_checkpoint(self) -> Path:
+        out = self.cfg.output
+        out.mkdir(parents=True, exist_ok=True)
+        blob = {
+            "format": "m2pn-checkpoint-v1", "config": self.model.config.to_dict(),
+            "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "step": self.step, "elapsed_s": self.elapsed_s, "history": self.history, "meta": self.meta(),
+            "train_config": self.cfg.source, "torch_rng": torch.get_rng_state(),
+        }
+        tmp = out / "last.pt.tmp"
+        torch.save(blob, tmp)
+        os.replace(tmp, out / "last.pt")  # atomic: a kill mid-write never corrupts the last checkpoint
+        (out / "history.json").write_text(json.dumps({"meta": blob["meta"], **self.history}) + "\n")
+        return out / "last.pt"
+
+    def load_checkpoint(self) -> None:
+        path = self.cfg.output / "last.pt"
+        if not path.is_file():
+            raise FusionError(f"--resume: no checkpoint at {path}")
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        if blob.get("config") != self.model.config.to_dict():
+            raise FusionError(f"--resume: {path} was trained with a different model config")
+        if blob["meta"].get("data_fingerprint") != self.train_set.fingerprint():
+            raise FusionError(f"--resume: {path} was trained on different data (fingerprint mismatch)")
+        self.model.load_state_dict(blob["state_dict"])
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.step, self.elapsed_s, self.history = blob["step"], blob["elapsed_s"], blob["history"]
+        torch.set_rng_state(blob["torch_rng"])
+
+    def write_plots(self) -> None:
+        from .m2pn.training_plots import plot_losses, plot_memory_bank
+
+        out = self.cfg.output
+        plot_losses(self.history, out / "loss_curve.png")
+        slots = self.model.dmb.slot_updates.numpy() if getattr(self.model, "dmb", None) is not None else np.zeros(0)
+        plot_memory_bank(self.history, slots, out / "memory_bank.png")
+
+    def export(self, path: Path | None = None) -> Path:
+        from .m2pn import save_weights
+
+        return save_weights(self.model, path or self.cfg.export, self.meta())
+
+
+def _floats(terms) -> dict[str, float]:
+    return {"total": float(terms.total.detach()), **{k: float(v.detach()) for k, v in terms.terms.items()}}
+
+
+def hardware_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU only ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    return f"{cpu}; {device}; torch {torch.__version__}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    cfg = TrainConfig.load(args.config)
+    if args.output:
+        cfg.output = _resolve(args.output)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    trainer = Trainer(cfg, args.config)
+    if args.resume:
+        trainer.load_checkpoint()
+        print(f"resumed from {cfg.output / 'last.pt'} at step {trainer.step}/{trainer.total_steps}", flush=True)
+    target = trainer.total_steps if args.max_steps is None else min(trainer.total_steps, trainer.step + args.max_steps)
+    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
+    print(f"M2PN: {trainer.model.count_parameters():,} parameters; {len(trainer.train_set)} patches of "
+          f"{cfg.patch_size}px from {len(trainer.train_names)} pairs; {trainer.steps_per_epoch} steps/epoch; "
+          f"quality evaluator '{trainer.quality.name}'; output {cfg.output}", flush=True)
+    bar = tqdm(total=target, initial=trainer.step, desc="train", unit="step", dynamic_ncols=True, mininterval=5)
+    stopped_early = False
+    while trainer.step < target:
+        start = time.monotonic()
+        row = trainer.train_step()
+        trainer.elapsed_s += time.monotonic() - start
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "step"}, refresh=False)
+        if trainer.step % trainer.steps_per_epoch == 0:
+            val = trainer.validate()
+            bar.write(f"epoch {trainer.step // trainer.steps_per_epoch}: validation {val}")
+        if trainer.step % cfg.checkpoint_every == 0:
+            trainer.save_checkpoint()
+            trainer.write_plots()
+        if deadline is not None and time.monotonic() > deadline:
+            stopped_early = True
+            break
+    bar.close()
+    if not trainer.history["val"] or trainer.history["val"][-1]["step"] != trainer.step:
+        trainer.validate()
+    path = trainer.save_checkpoint()
+    trainer.write_plots()
+    print(f"checkpoint {path} at step {trainer.step}/{trainer.total_steps}; plots in {cfg.output}", flush=True)
+    if stopped_early:
+        print(f"stopped after {args.max_minutes} minutes; continue with: python -m engine.train --config {args.config} --resume", flush=True)
+    if args.export or trainer.step >= trainer.total_steps:
+        target_path = _resolve(args.export) if isinstance(args.export, str) else None
+        print(f"weights exported to {trainer.export(target_path)}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.train", description="Train the M2PN fusion network.")
+    parser.add_argument("--config", required=True, help="YAML training config (e.g. configs/train_m2pn.yaml)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    parser.add_argument("--max-steps", type=int, help="stop after this many more steps (checkpoint kept)")
+    parser.add_argument("--max-minutes", type=float, help="stop after this much wall time (checkpoint kept)")
+    parser.add_argument("--output", help="override the config's output folder")
+    parser.add_argument("--export", nargs="?", const=True, default=None,
+                        help="write the weights file even if training is not finished (optional PATH)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except FusionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the last checkpoint is kept (continue with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Equation-level tests of the M2PN objective (Eq. 11-17)."""
+
+import numpy as np
+import pytest
+import torch
+
+from engine.m2pn import M2PN, M2PNConfig
+from engine.m2pn.losses import (
+    LossConfig, M2PNLoss, decision_map, ir_saliency, modal_contrastive, residual_entropy_weight,
+    sobel_magnitude, ssim, structure_loss, weighted_fidelity,
+)
+from engine.errors import FusionError
+
+TINY = dict(stem_channels=4, dense_growth=4, dense_layers=2, residual_channels=4, decoder_channels=(8, 8, 4),
+            prompt_dim=16, graph_heads=2, mgf_heads=2, memory_slots=8)
+
+
+def hot_target_on_texture(size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """IR: cool flat background with a hot square; VIS: fine stripes everywhere, dark where the target is."""
+    ir = torch.full((1, 1, size, size), 0.3)
+    ir[..., 24:40, 24:40] = 0.95
+    x = torch.arange(size, dtype=torch.float32)
+    stripes = 0.5 + 0.3 * torch.sin(x * 1.3)[None, :].expand(size, size)
+    vi = stripes.clone()[None, None]
+    vi[..., 24:40, 24:40] = 0.1
+    return ir, vi
+
+
+def test_saliency_is_high_on_the_hot_target_and_low_on_background():
+    ir, _ = hot_target_on_texture()
+    s = ir_saliency(ir)
+    assert s.shape == ir.shape
+    assert float(s[..., 30, 30]) > 0.8 > 0.2 > float(s[..., 5, 5])
+
+
+def test_residual_entropy_weight_matches_eq12():
+    ir, vi = torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8)
+    p_r, lam = residual_entropy_weight(ir, vi)
+    p = torch.sigmoid(ir - vi)
+    h = -(p * torch.log(p + 1e-6) + (1 - p) * torch.log(1 - p + 1e-6)).mean(dim=(1, 2, 3))
+    assert torch.allclose(p_r, p)
+    assert torch.allclose(lam.flatten(), torch.sigmoid(h))
+
+
+def test_decision_map_prefers_ir_on_hot_target_and_vis_on_texture():
+    ir, vi = hot_target_on_texture()
+    w_ir = decision_map(ir, vi)
+    assert set(torch.unique(w_ir).tolist()) <= {0.0, 1.0}
+    assert float(w_ir[..., 26:38, 26:38].mean()) == 1.0     # hot target -> infrared
+    assert float(w_ir[..., :16, :16].mean()) == 0.0         # textured cool background -> visible
+    # a larger k (Eq. 14) can only widen the infrared region
+    assert float(decision_map(ir, vi, k=1.0).sum()) >= float(w_ir.sum())
+
+
+def test_weighted_fidelity_is_zero_for_the_ideal_decision_fusion():
+    ir, vi = hot_target_on_texture()
+    w_ir = decision_map(ir, vi)
+    ideal = w_ir * ir + (1 - w_ir) * vi
+    assert float(weighted_fidelity(ideal, ir, vi, w_ir)) == pytest.approx(0.0, abs=1e-7)
+    assert float(weighted_fidelity((ir + vi) / 2, ir, vi, w_ir)) > 0.05
+
+
+def test_ssim_and_structure_loss():
+    x = torch.rand(2, 1, 32, 32)
+    assert torch.allclose(ssim(x, x), torch.ones(2), atol=1e-5)
+    assert float(ssim(x, torch.rand(2, 1, 32, 32)).mean()) < 0.2
+    # the fused image equal to both sources has no SSIM loss; the gradient term is then zero too
+    assert float(structure_loss(x, x, x)) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_sobel_magnitude_of_a_ramp():
+    ramp = torch.arange(16, dtype=torch.float32).repeat(16, 1)[None, None] / 16
+    g = sobel_magnitude(ramp)
+    # interior: Sobel x response of a unit-per-16 ramp = 8 * (1/16)
+    assert torch.allclose(g[..., 2:-2, 2:-2], torch.full_like(g[..., 2:-2, 2:-2], 0.5), atol=1e-5)
+
+
+def test_modal_contrastive_rewards_separated_modalities():
+    model = M2PN(M2PNConfig(**TINY))
+    out = model(torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16))
+    d = out.g_ir.shape[1]
+    e = torch.eye(d)
+    out.g_ir, out.f_ir = e[0].repeat(2, 1), e[0].repeat(2, 1)
+    out.g_vi, out.f_vi = e[1].repeat(2, 1), e[1].repeat(2, 1)
+    assert float(modal_contrastive(out)) == pytest.approx(0.0, abs=1e-6)  # orthogonal across, equal within
+    out.g_vi = out.g_ir.clone()
+    assert float(modal_contrastive(out)) > 1.0
+
+
+def test_loss_switches_change_the_objective():
+    torch.manual_seed(0)
+    model = M2PN(M2PNConfig(**TINY))
+    ir, vi = torch.rand(2, 1, 24, 24), torch.rand(2, 1, 24, 24)
+    out = model(ir, vi)
+    full = M2PNLoss()(out, ir, vi, model)
+    assert set(full.terms) >= {"L_w", "L_s", "L_ctr"}
+    expected = full.terms["L_w"] + 15 * full.terms["L_s"] + full.terms["L_ctr"]
+    assert float(full.total.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
+    for switch, gone in (("use_ls", "L_s"), ("use_ctr", "L_ctr")):
+        ablated = M2PNLoss(LossConfig(**{switch: False}))(out, ir, vi, model)
+        assert gone not in ablated.terms
+    no_w = M2PNLoss(LossConfig(use_weight_map=False))(out, ir, vi, model)
+    plain = (out.fused - ir).abs().mean() + (out.fused - vi).abs().mean()
+    assert float(no_w.terms["L_w"].detach()) == pytest.approx(float(plain.detach()), rel=1e-6)
+
+
+def test_unknown_loss_option_is_a_clear_error():
+    with pytest.raises(FusionError, match="unknown loss option"):
+        LossConfig.from_dict({"lambda": 3})
