@@ -1,6 +1,6 @@
 """Fuse image pairs from the command line.
 
-    python -m engine.fuse --ir PATH --vi PATH --out DIR [--method m2pn]
+    python -m engine.fuse --ir PATH --vi PATH --out DIR [--method m2pn] [--weights FILE] [--option KEY=VALUE ...]
 
 PATH is a file or a folder; folders are matched by file name. Output PNGs keep the input name and size.
 """
@@ -21,12 +21,42 @@ from .registry import available_methods
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine.fuse", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ir", required=True, help="thermal image file or folder")
-    parser.add_argument("--vi", required=True, help="visible image file or folder (names match --ir)")
-    parser.add_argument("--out", required=True, help="output folder for the fused PNGs")
+    parser.add_argument("--ir", help="thermal image file or folder")
+    parser.add_argument("--vi", help="visible image file or folder (names match --ir)")
+    parser.add_argument("--out", help="output folder for the fused PNGs")
     parser.add_argument("--method", default="m2pn", help="fusion method (see --list-methods)")
+    parser.add_argument("--weights", help="weights file for a network method (same as --option weights=FILE)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="method option, repeatable (e.g. --option threads=2); numbers are converted")
     parser.add_argument("--list-methods", action="store_true", help="print the available methods and exit")
     return parser
+
+
+def parse_options(pairs: list[str], weights: str | None = None) -> dict[str, object]:
+    """``["threads=2", "backend=cpu"]`` -> ``{"threads": 2, "backend": "cpu"}`` (ints and floats converted)."""
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise FusionError(f"--option needs KEY=VALUE, got {pair!r}")
+        for convert in (int, float):
+            try:
+                options[key.strip()] = convert(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key.strip()] = value
+    if weights is not None:
+        options["weights"] = weights
+    return options
+
+
+def create_engine(method: str, options: dict[str, object]) -> FusionEngine:
+    try:
+        return FusionEngine(method, **options)
+    except TypeError as exc:  # an option the method's constructor does not take
+        raise FusionError(f"method {method!r} does not accept the given option(s) {sorted(options)}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if not listing.pairs:
         print("error: no thermal/visible pairs found", file=sys.stderr)
         return 2
-    engine = FusionEngine(args.method)
+    engine = create_engine(args.method, parse_options(args.option, args.weights))
     out_dir = Path(args.out)
     failed = 0
     for ir_path, vi_path in tqdm(listing.pairs, desc=f"fusing ({args.method})", unit="pair"):
@@ -59,11 +89,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.list_methods:
         for name, description in available_methods().items():
             print(f"{name:16s} {description}")
         return 0
+    missing = [f"--{name}" for name in ("ir", "vi", "out") if getattr(args, name) is None]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)}")
     try:
         return run(args)
     except FusionError as exc:
