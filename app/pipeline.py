@@ -1,0 +1,725 @@
+"""`FusionPipeline`: newest pair -> gain -> registration -> fusion -> detection -> overlay -> sinks.
+
+It runs in worker threads, headless or under the viewer (never on a GUI thread)::
+
+    capture = StereoCapture(ir_source, rgb_source)          # or SessionReplay(folder)
+    pipeline = FusionPipeline(capture, PipelineOptions(method="gff"))
+    pipeline.add_sink(lambda result: ...)                   # called with each FusedFrame, on the worker thread
+    summary = pipeline.run(max_frames=100)                  # headless: start, wait, stop
+    # or pipeline.start() ... pipeline.stop()               # stop() joins every thread
+
+Design choices:
+
+* The worker always takes the *newest* pair from the capture (the capture drops stale ones), so a slow
+  method lowers the frame rate but never builds up latency or memory.
+* Detection runs in its own thread at its own pace (``detector_async``): the worker hands it the newest
+  fused frame through a one-slot mailbox and draws the newest boxes it has on every frame.
+* The fusion method can be switched at run time from any thread (:meth:`set_method`): the request is
+  picked up by the worker between frames; a method that cannot be built keeps the current one and says so.
+* Per-stage timings (read, gain, register, fuse, detect, draw, sinks; ms), FPS and latency are kept in
+  :class:`PipelineStats`.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import cv2
+import numpy as np
+
+from engine import FusionEngine, FusionError
+
+from .annotate import draw_detections
+from .errors import AppError
+from .pairer import FramePair, PairStats
+
+log = logging.getLogger(__name__)
+
+STAGES = ("read", "gain", "register", "fuse", "detect", "draw", "sinks")
+PALETTE_METHODS = ("white_hot", "black_hot", "ironbow", "rainbow")
+PALETTED_METHODS = ("alpha_blend", "msx")  # display modes that take a ``palette`` option
+
+
+class PairSource(Protocol):
+    """What the pipeline pulls from: ``app.capture.StereoCapture`` or ``app.session.SessionReplay``."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def get_pair(self, timeout: float | None = None) -> Any: ...  # FramePair | None
+    @property
+    def ended(self) -> bool: ...
+
+
+@dataclass
+class FusedFrame:
+    """One pipeline result.
+
+    Attributes:
+        fused: (H, W, 3) uint8 BGR fused image, without overlays.
+        annotated: ``fused`` with the detection overlay (the same array when there is nothing to draw).
+        ir: (H, W) uint8 thermal after gain control and registration (on the RGB grid).
+        rgb: (H, W, 3) uint8 BGR colour image on the same grid.
+        timestamp: capture time of the pair (colour frame's clock), seconds.
+        index: index of the colour frame in its stream.
+        method: the fusion method that made ``fused``.
+        timings: stage -> milliseconds for this frame (see ``STAGES``).
+        detections: the newest detections (possibly found on an earlier frame when detection is slower).
+        latency_ms: from the pair being taken from the capture to the result reaching the sinks.
+        pair: the raw ``FramePair`` (raw 16-bit thermal kept) for session recording.
+    """
+
+    fused: np.ndarray
+    annotated: np.ndarray
+    ir: np.ndarray
+    rgb: np.ndarray
+    timestamp: float
+    index: int
+    method: str
+    timings: dict[str, float]
+    detections: list = field(default_factory=list)
+    latency_ms: float = 0.0
+    pair: Any = None
+
+
+@dataclass
+class PipelineOptions:
+    """How the pipeline processes pairs.
+
+    Attributes:
+        method: fusion method name (``engine.available_methods()``).
+        fallbacks: tried in order when ``method`` cannot be built (e.g. missing weights).
+        method_options: keyword options for the method constructor.
+        palette: palette for the thermal display modes (alpha_blend, msx).
+        show_detections: draw the overlay (detection still runs, so toggling back is instant).
+        detector_async: run the detector in its own thread (False: inline, deterministic; for tests/benchmarks).
+        get_timeout_s: how long the worker waits for a pair before checking for stop/end.
+    """
+
+    method: str = "gff"
+    fallbacks: tuple[str, ...] = ("average",)
+    method_options: dict = field(default_factory=dict)
+    palette: str = "ironbow"
+    show_detections: bool = True
+    detector_async: bool = True
+    get_timeout_s: float = 0.1
+
+
+class PipelineStats:
+    """Thread-safe running figures: frames, FPS over the last ~2 s, mean stage timings (EMA)."""
+
+    def __init__(self, window_s: float = 2.0) -> None:
+        self._lock = threading.Lock()
+        self._times: collections.deque[float] = collections.deque()
+        self.window_s = window_s
+        self.frames = 0
+        self.stage_ms: dict[str, float] = {}
+        self.stage_total_ms: dict[str, float] = collections.defaultdict(float)
+        self.latency_ms = 0.0
+        self._first_at: float | None = None
+        self._last_at = 0.0
+
+    def record(self, timings: dict[str, float], latency_ms: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.frames += 1
+            if self._first_at is None:
+                self._first_at = now
+            self._last_at = now
+            self._times.append(now)
+            while self._times and now - self._times[0] > self.window_s:
+                self._times.popleft()
+            for stage, ms in timings.items():
+                prev = self.stage_ms.get(stage)
+                self.stage_ms[stage] = ms if prev is None else 0.8 * prev + 0.2 * ms
+                self.stage_total_ms[stage] += ms
+            self.latency_ms = latency_ms if self.frames == 1 else 0.8 * self.latency_ms + 0.2 * latency_ms
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over the last window."""
+        with self._lock:
+            if len(self._times) < 2:
+                return 0.0
+            span = self._times[-1] - self._times[0]
+            return (len(self._times) - 1) / span if span > 0 else 0.0
+
+    @property
+    def mean_fps(self) -> float:
+        """Frames per second over the whole run, from the first result to the last (start-up, such as
+        building a network, is not counted)."""
+        with self._lock:
+            if self.frames < 2 or self._first_at is None:
+                return 0.0
+            return (self.frames - 1) / max(self._last_at - self._first_at, 1e-9)
+
+    def mean_stage_ms(self) -> dict[str, float]:
+        with self._lock:
+            return {s: t / max(self.frames, 1) for s, t in self.stage_total_ms.items()}
+
+
+class FusionPipeline:
+    """See the module docstring.
+
+    Args:
+        capture: a :class:`PairSource` (StereoCapture or SessionReplay); started/stopped by the pipeline.
+        options: :class:`PipelineOptions`.
+        gain: object with ``apply(raw) -> uint8`` for the thermal frame (default ``app.gain.GainControl()``:
+            1-99 percentile stretch, limits fixed after the first frame).
+        registrar: object with ``register(ir, rgb) -> (ir, rgb)``; None = resize thermal to the RGB size.
+        detector: object with ``detect(bgr) -> list[Detection]`` (e.g. ``YoloV5Detector``), or None.
+        on_status: called (from worker threads) with messages users should see.
+    """
+
+    def __init__(self, capture: PairSource, options: PipelineOptions | None = None, gain=None, registrar=None,
+                 detector=None, on_status: Callable[[str], None] | None = None) -> None:
+        self.capture = capture
+        self.options = options or PipelineOptions()
+        self.gain = gain if gain is not None else self._default_gain()
+        self.registrar = registrar
+        self.detector = detector
+        self.stats = PipelineStats()
+        self._status_listeners: list[Callable[[str], None]] = [on_status] if on_status else []
+        self._status_log: collections.deque[str] = collections.deque(maxlen=200)
+        self._sinks: list[Callable[[FusedFrame], None]] = []
+        self._sink_lock = threading.Lock()
+        self._engine: FusionEngine | None = None
+        self._method_name: str | None = None
+        self._method_lock = threading.Lock()
+        self._pending_method: tuple[str, dict] | None = None
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._paused = threading.Event()
+        self._step_requests = 0
+        self._threads: list[threading.Thread] = []
+        self._resize_noted = False
+        self._last_pair = None
+        self._reprocess = False
+        self.error: BaseException | None = None
+        self.show_detections = self.options.show_detections
+        # Detection mailbox: the newest fused frame waiting for the detector thread, and its newest result.
+        self._det_cond = threading.Condition()
+        self._det_input: np.ndarray | None = None
+        self._detections: list = []
+        self._detect_ms = 0.0
+        self.max_frames: int | None = None
+
+    @classmethod
+    def from_sources(cls, ir_source, rgb_source, options: PipelineOptions | None = None, lockstep: bool = False,
+                     tolerance_s: float = 0.020, **kwargs) -> "FusionPipeline":
+        """Pipeline over two FrameSources: paired by ``app.capture.StereoCapture`` (newest pair, stale
+        frames dropped), or frame-by-frame in lockstep (deterministic; benchmarks of the processing alone).
+
+        Example (a benchmark)::
+
+            ir, rgb = open_demo_pair(1280, 720, frames=None, realtime=False)
+            summary = FusionPipeline.from_sources(ir, rgb, PipelineOptions(method="gff"), lockstep=True).run(100)
+        """
+        if lockstep:
+            capture = LockstepCapture(ir_source, rgb_source)
+        else:
+            from .capture import StereoCapture
+
+            capture = StereoCapture(ir_source, rgb_source, tolerance_s=tolerance_s)
+        return cls(capture, options, **kwargs)
+
+    # ----- wiring ----------------------------------------------------------------------------------
+    @staticmethod
+    def _default_gain():
+        from .gain import GainControl
+
+        return GainControl()
+
+    def add_sink(self, sink: Callable[[FusedFrame], None]) -> None:
+        """Call ``sink(result)`` with every FusedFrame, on the worker thread (keep it quick)."""
+        with self._sink_lock:
+            self._sinks.append(sink)
+
+    def remove_sink(self, sink: Callable[[FusedFrame], None]) -> None:
+        with self._sink_lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+
+    def add_status_listener(self, listener: Callable[[str], None]) -> None:
+        self._status_listeners.append(listener)
+
+    def status(self, message: str) -> None:
+        """Report a message to every listener (status bar, console) and keep it in :attr:`status_messages`."""
+        log.info(message)
+        self._status_log.append(message)
+        for listener in list(self._status_listeners):
+            try:
+                listener(message)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop the pipeline
+                log.exception("status listener failed")
+
+    @property
+    def status_messages(self) -> list[str]:
+        return list(self._status_log)
+
+    # ----- fusion method ---------------------------------------------------------------------------
+    @property
+    def method(self) -> str | None:
+        """Name of the method in use (None before the worker has built one)."""
+        return self._method_name
+
+    def _method_options(self, name: str, options: dict) -> dict:
+        opts = dict(options)
+        if name in PALETTED_METHODS:
+            opts.setdefault("palette", self.options.palette)
+        return opts
+
+    def build_engine(self) -> FusionEngine:
+        """Build the configured method, falling back through ``options.fallbacks`` with a status message."""
+        names = [self.options.method, *[f for f in self.options.fallbacks if f != self.options.method]]
+        failures = []
+        for i, name in enumerate(names):
+            opts = self.options.method_options if i == 0 else {}
+            try:
+                engine = FusionEngine(name, **self._method_options(name, opts))
+            except (FusionError, TypeError, ValueError, OSError) as exc:
+                failures.append(f"{name}: {exc}")
+                continue
+            if failures:
+                self.status(f"fusion method {self.options.method!r} unavailable ({'; '.join(failures)}); "
+                            f"using {name!r}")
+            return engine
+        raise AppError("no fusion method could be built: " + "; ".join(failures))
+
+    def set_method(self, name: str, **options) -> None:
+        """Switch the fusion method (thread-safe); applied by the worker before its next frame."""
+        with self._method_lock:
+            self._pending_method = (name, options)
+            if self._paused.is_set():
+                self._reprocess = True
+
+    def set_palette(self, palette: str) -> None:
+        """Palette of the thermal display modes: switches a palette method, or rebuilds alpha_blend/msx."""
+        self.options.palette = palette
+        current = self.method
+        if current in PALETTE_METHODS:
+            self.set_method(palette)
+        elif current in PALETTED_METHODS:
+            self.set_method(current, palette=palette)
+
+    def _apply_pending_method(self) -> None:
+        with self._method_lock:
+            pending, self._pending_method = self._pending_method, None
+        if pending is None:
+            return
+        name, options = pending
+        try:
+            engine = FusionEngine(name, **self._method_options(name, options))
+        except (FusionError, TypeError, ValueError, OSError) as exc:
+            self.status(f"cannot switch to fusion method {name!r}: {exc}; keeping {self.method!r}")
+            return
+        old, self._engine = self._engine, engine
+        self._method_name = engine.name
+        if old is not None:
+            old.close()
+        self.status(f"fusion method: {name}")
+
+    # ----- detection -------------------------------------------------------------------------------
+    @property
+    def detections(self) -> list:
+        return list(self._detections)
+
+    def set_detection_threshold(self, threshold: float) -> None:
+        if self.detector is not None:
+            self.detector.conf_threshold = float(threshold)
+
+    def _detector_loop(self) -> None:
+        while True:
+            with self._det_cond:
+                while self._det_input is None and not self._stop.is_set():
+                    self._det_cond.wait(0.2)
+                if self._stop.is_set():
+                    return
+                frame, self._det_input = self._det_input, None
+            t0 = time.perf_counter()
+            try:
+                detections = self.detector.detect(frame)
+            except Exception as exc:  # noqa: BLE001 - report once and stop detecting, keep fusing
+                self.status(f"detector failed and is switched off: {exc}")
+                self.detector = None
+                return
+            self._detect_ms = (time.perf_counter() - t0) * 1000.0
+            self._detections = detections
+
+    # ----- control ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the capture and the worker threads (returns at once)."""
+        if self._threads:
+            raise AppError("the pipeline is already running")
+        self._stop.clear()
+        self._done.clear()
+        self.capture.start()
+        worker = threading.Thread(target=self._worker, name="fusion-worker", daemon=True)
+        self._threads.append(worker)
+        if self.detector is not None and self.options.detector_async:
+            self._threads.append(threading.Thread(target=self._detector_loop, name="detector", daemon=True))
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the worker threads and the capture; joins every thread. Safe to call twice."""
+        self._stop.set()
+        with self._det_cond:
+            self._det_cond.notify_all()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout)
+        self._threads = []
+        try:
+            self.capture.stop()
+        finally:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    @property
+    def finished(self) -> bool:
+        """True once the worker has ended (end of stream, frame limit, or error)."""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def pause(self) -> None:
+        self._paused.set()
+        if hasattr(self.capture, "pause"):
+            self.capture.pause()
+
+    def resume(self) -> None:
+        self._paused.clear()
+        if hasattr(self.capture, "resume"):
+            self.capture.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def step(self) -> None:
+        """While paused: process exactly one more pair (a replay advances by one frame)."""
+        if hasattr(self.capture, "step"):
+            self.capture.step()
+        with self._method_lock:
+            self._step_requests += 1
+
+    def run(self, max_frames: int | None = None, timeout_s: float | None = None,
+            progress: Callable[[int], None] | None = None) -> dict:
+        """Headless: start, process until ``max_frames`` results, end of stream or ``timeout_s``; stop.
+
+        ``progress(frames_done)`` is called about ten times a second from the calling thread.
+        Ctrl-C stops cleanly (every thread joined, sinks finished by the caller) and still returns the summary.
+        Returns :meth:`summary`.
+        """
+        self.max_frames = max_frames
+        self.start()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        try:
+            while not self._done.wait(0.1):
+                if progress is not None:
+                    progress(self.stats.frames)
+                if deadline is not None and time.monotonic() > deadline:
+                    self.status(f"stopped after the {timeout_s:g} s time limit")
+                    break
+        except KeyboardInterrupt:
+            self.status("interrupted (Ctrl-C)")
+        finally:
+            self.stop()
+            if progress is not None:
+                progress(self.stats.frames)
+        if self.error is not None:
+            raise self.error
+        return self.summary()
+
+    def summary(self) -> dict:
+        """Frames, FPS, mean stage timings and the capture's pairing figures (drops)."""
+        capture_stats = getattr(self.capture, "stats", None)
+        pairing = {}
+        if capture_stats is not None:
+            for key in ("paired", "dropped", "unmatched"):
+                if hasattr(capture_stats, key):
+                    pairing[key] = getattr(capture_stats, key)
+        return {
+            "frames": self.stats.frames,
+            "fps": round(self.stats.mean_fps, 2),
+            "method": self.method or self.options.method,
+            "stage_ms": {k: round(v, 2) for k, v in self.stats.mean_stage_ms().items()},
+            "latency_ms": round(self.stats.latency_ms, 2),
+            "pairing": pairing,
+        }
+
+    # ----- the worker ------------------------------------------------------------------------------
+    def _worker(self) -> None:
+        try:
+            if self._engine is None:
+                self._engine = self.build_engine()
+                self._method_name = self._engine.name
+                if self._engine.name == self.options.method:  # a fallback has already said what it uses
+                    self.status(f"fusion method: {self._engine.name}")
+            while not self._stop.is_set():
+                self._apply_pending_method()
+                if self.max_frames is not None and self.stats.frames >= self.max_frames:
+                    break
+                pair, read_ms = self._next_pair()
+                if pair is None:
+                    if self.capture.ended:
+                        self.status("end of stream")
+                        break
+                    continue
+                self._process(pair, read_ms)
+        except AppError as exc:
+            self.error = exc
+            self.status(str(exc))
+        except FusionError as exc:
+            self.error = AppError(str(exc))
+            self.status(str(exc))
+        except Exception as exc:  # noqa: BLE001 - surface to the caller of run()/viewer, not a silent thread death
+            log.exception("pipeline worker failed")
+            self.error = exc
+            self.status(f"pipeline stopped by an internal error: {exc!r}")
+        finally:
+            self._done.set()
+
+    def _next_pair(self) -> tuple[Any, float]:
+        """The pair to process next, honouring pause/step; (None, 0) when there is none yet."""
+        if self._paused.is_set():
+            with self._method_lock:
+                stepping = self._step_requests > 0
+                if stepping:
+                    self._step_requests -= 1
+                reprocess, self._reprocess = self._reprocess, False
+            if reprocess and self._last_pair is not None and not stepping:
+                self._apply_pending_method()
+                return self._last_pair, 0.0
+            if not stepping:
+                time.sleep(0.02)
+                return None, 0.0
+        t0 = time.perf_counter()
+        pair = self.capture.get_pair(timeout=self.options.get_timeout_s)
+        return pair, (time.perf_counter() - t0) * 1000.0
+
+    def _register(self, ir: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.registrar is not None:
+            return self.registrar.register(ir, rgb)
+        if ir.shape[:2] != rgb.shape[:2]:
+            if not self._resize_noted:
+                self._resize_noted = True
+                self.status(f"no calibration file: thermal {ir.shape[1]}x{ir.shape[0]} resized to the colour "
+                            f"size {rgb.shape[1]}x{rgb.shape[0]} (not registered)")
+            ir = cv2.resize(ir, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return ir, rgb
+
+    def _process(self, pair, read_ms: float) -> None:
+        t_start = time.perf_counter()
+        timings = {"read": read_ms}
+        self._last_pair = pair
+
+        t0 = time.perf_counter()
+        ir = self.gain.apply(pair.ir.image)
+        if ir.ndim == 3:
+            ir = cv2.cvtColor(ir, cv2.COLOR_BGR2GRAY)
+        rgb = pair.rgb.image
+        if rgb.ndim == 2:
+            rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2BGR)
+        timings["gain"] = (time.perf_counter() - t0) * 1000.0
+
+        t0 = time.perf_counter()
+        ir, rgb = self._register(ir, rgb)
+        timings["register"] = (time.perf_counter() - t0) * 1000.0
+
+        t0 = time.perf_counter()
+        fused = self._engine.fuse(ir, rgb)
+        if fused.ndim == 2:
+            fused = cv2.cvtColor(fused, cv2.COLOR_GRAY2BGR)
+        timings["fuse"] = (time.perf_counter() - t0) * 1000.0
+
+        t0 = time.perf_counter()
+        if self.detector is not None:
+            if self.options.detector_async:
+                with self._det_cond:
+                    self._det_input = fused  # overwrite: the detector only ever sees the newest frame
+                    self._det_cond.notify()
+            else:
+                self._detections = self.detector.detect(fused)
+                self._detect_ms = (time.perf_counter() - t0) * 1000.0
+        timings["detect"] = self._detect_ms if self.detector is not None else 0.0
+
+        t0 = time.perf_counter()
+        detections = self.detections if self.detector is not None else []
+        annotated = draw_detections(fused, detections) if (detections and self.show_detections) else fused
+        timings["draw"] = (time.perf_counter() - t0) * 1000.0
+
+        result = FusedFrame(
+            fused=fused, annotated=annotated, ir=ir, rgb=rgb, timestamp=float(pair.rgb.timestamp),
+            index=int(pair.rgb.index), method=self._engine.name, timings=timings, detections=detections,
+            pair=pair,
+        )
+        t0 = time.perf_counter()
+        with self._sink_lock:
+            sinks = list(self._sinks)
+        for sink in sinks:
+            try:
+                sink(result)
+            except AppError as exc:
+                # A failing sink (disk full while recording) is dropped; fusion and the other sinks go on.
+                self.status(str(exc))
+                self.remove_sink(sink)
+        timings["sinks"] = (time.perf_counter() - t0) * 1000.0
+        result.latency_ms = (time.perf_counter() - t_start) * 1000.0
+        self.stats.record(timings, result.latency_ms)
+
+
+class LockstepCapture:
+    """The simplest :class:`PairSource`: frame i of each source makes pair i, read on the caller's thread.
+
+    Deterministic and thread-free, so it suits tests, benchmarks and sources that share one clock (the
+    built-in demo). It does not pair by timestamp, drop stale frames or reconnect: live cameras need
+    ``app.capture.StereoCapture``, which the application uses whenever it is installed.
+    """
+
+    def __init__(self, ir_source, rgb_source) -> None:
+        self.ir_source, self.rgb_source = ir_source, rgb_source
+        self._ended = False
+        self.paired = 0
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    @property
+    def stats(self) -> PairStats:
+        return PairStats(paired=self.paired)
+
+    def start(self) -> None:
+        self.ir_source.open()
+        self.rgb_source.open()
+
+    def stop(self) -> None:
+        self.ir_source.close()
+        self.rgb_source.close()
+
+    def get_pair(self, timeout: float | None = None):
+        if self._ended:
+            return None
+        ir, rgb = self.ir_source.read(), self.rgb_source.read()
+        if ir is None or rgb is None:
+            self._ended = True
+            return None
+        self.paired += 1
+        return FramePair(ir, rgb)
+
+
+# ----- construction from the application config -----------------------------------------------------------
+def create_capture(cfg, replay: str | None = None, on_status: Callable[[str], None] | None = None,
+                   demo_frames: int | None = None) -> PairSource:
+    """The pair source the config asks for: a replayed session, the built-in demo, or two real sources.
+
+    Args:
+        cfg: :class:`app.config.AppConfig`.
+        replay: a session folder recorded with ``--record-session`` (overrides ``cfg.sources``).
+        demo_frames: end the demo after this many frames (None = endless).
+    """
+    from pathlib import Path
+
+    if replay is not None:
+        if not Path(replay).is_dir():
+            raise AppError(f"replay session folder not found: {replay}")
+        try:
+            from .session import SessionReplay
+        except ModuleNotFoundError:
+            raise AppError("replay needs app.session (SessionReplay), which is not installed") from None
+
+        return SessionReplay(replay, speed=1.0 if cfg.sources.realtime else 0.0, loop=False)
+    try:
+        from .capture import StereoCapture
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.capture":
+            raise
+        StereoCapture = None
+
+    src = cfg.sources
+    if src.ir == "demo":
+        from .demo import open_demo_pair
+
+        d = src.demo
+        ir_source, rgb_source = open_demo_pair(d.width, d.height, d.fps, d.seed, frames=demo_frames,
+                                               realtime=src.realtime, raw16=d.thermal_16bit)
+        if StereoCapture is None:
+            log.warning("app.capture is not installed: the demo runs on the lockstep capture")
+            return LockstepCapture(ir_source, rgb_source)
+    else:
+        if StereoCapture is None:
+            raise AppError("app.capture (StereoCapture) is not installed: only the built-in demo can run")
+        from .sources import open_source
+
+        ir_source, rgb_source = open_source(src.ir), open_source(src.rgb)
+    return StereoCapture(ir_source, rgb_source, tolerance_s=src.tolerance_ms / 1000.0, reconnect=src.reconnect,
+                         on_status=on_status, realtime=src.realtime)
+
+
+def create_gain(cfg):
+    """``app.gain.GainControl`` from ``cfg.gain``."""
+    from .gain import GainControl
+
+    g = cfg.gain
+    try:
+        return GainControl(mode=g.mode, low=g.low, high=g.high, clahe=g.clahe, auto=g.auto)
+    except (ValueError, TypeError) as exc:
+        from .errors import ConfigError
+
+        raise ConfigError(f"gain: {exc}") from None
+
+
+def create_registrar(cfg):
+    """A ``calibration.Registrar`` for ``cfg.calibration``, or None (thermal is then resized)."""
+    if not cfg.calibration:
+        return None
+    try:
+        from calibration.calibration_file import load_calibration
+        from calibration.registrar import Registrar
+    except ImportError as exc:
+        raise AppError(f"a calibration file was given but the calibration package cannot load it: {exc}") from None
+    try:
+        return Registrar(load_calibration(cfg.calibration))
+    except AppError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad calibration file is a user error: name it
+        message = str(exc)
+        raise AppError(message if str(cfg.calibration) in message else f"calibration file {cfg.calibration}: {message}") from None
+
+
+def create_detector(cfg):
+    """A :class:`app.detector.YoloV5Detector` for ``cfg.detector``, or None when no model is configured."""
+    d = cfg.detector
+    if not d.model:
+        return None
+    from .detector import YoloV5Detector
+
+    return YoloV5Detector(d.model, names_path=d.names, conf_threshold=d.threshold, iou_threshold=d.iou,
+                          classes=d.classes or None)
+
+
+def pipeline_from_config(cfg, capture: PairSource, on_status: Callable[[str], None] | None = None,
+                         detector_async: bool = True) -> FusionPipeline:
+    """A :class:`FusionPipeline` wired as ``cfg`` says (method + fallbacks, gain, registration, detector)."""
+    options = PipelineOptions(method=cfg.fusion.method, fallbacks=tuple(cfg.fusion.fallbacks),
+                              palette=cfg.fusion.palette, show_detections=cfg.detector.enabled,
+                              detector_async=detector_async)
+    pipeline = FusionPipeline(capture, options, gain=create_gain(cfg), registrar=create_registrar(cfg),
+                              detector=create_detector(cfg), on_status=on_status)
+    if cfg.calibration is None:
+        pipeline.status("no calibration file: thermal will be resized to the colour image, not registered")
+    if pipeline.detector is None:
+        pipeline.status("no detector model configured (set detector.model or --detector MODEL.onnx)")
+    return pipeline
