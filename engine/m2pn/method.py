@@ -13,14 +13,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import BackendUnavailableError, FusionError, FusionInputError
+from ..backends import RunnerBacked, create_runner
+from ..errors import FusionError, FusionInputError
 from ..methods.base import FusionMethod
 from ..registry import register_method
 from .model import M2PN
-from .weights import DEFAULT_WEIGHTS, load_model
-
-#: backends this module can run by itself; the others come from ``engine.backends`` (see ``_make_runner``)
-LOCAL_BACKENDS = ("cpu", "auto")
+from .weights import load_frozen
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
@@ -39,15 +37,17 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, 
 
 
 @register_method("m2pn", "M2PN network (memory-orchestrated multi-prompt fusion), frozen memory bank")
-class M2PNMethod(FusionMethod):
+class M2PNMethod(RunnerBacked, FusionMethod):
     """Fuse thermal and visible luminance with a trained M2PN.
 
     Options:
         weights: weights file written by ``engine.m2pn.save_weights`` or an ``engine.train`` checkpoint
             (default ``engine/weights/m2pn.pt``). Missing or corrupt -> :class:`engine.errors.WeightsError`.
         threads: torch CPU threads for the forward pass (None leaves torch's setting alone).
-        backend: ``"cpu"`` or ``"auto"`` here; other names (``cuda``, ``tensorrt``, ``onnx``, ...) are
-            handled by ``engine.backends`` once it is wired in (see :meth:`_make_runner`).
+        backend: ``auto`` | ``tensorrt`` | ``cuda`` | ``cpu`` (see :func:`engine.backends.create_runner`;
+            unavailable ones fall back in that order, with the reason logged and kept in ``backend_choice``).
+        cpu_runtime: ``auto`` (ONNX Runtime, else eager PyTorch) | ``onnxruntime`` | ``torch``.
+        cache_dir: compiled-engine / ONNX graph cache folder.
         model: an already built :class:`M2PN` (tests, training previews); ``weights`` is then ignored.
     """
 
@@ -57,6 +57,8 @@ class M2PNMethod(FusionMethod):
         threads: int | None = None,
         backend: str = "auto",
         model: M2PN | None = None,
+        cpu_runtime: str = "auto",
+        cache_dir: str | Path | None = None,
     ) -> None:
         if threads is not None:
             try:
@@ -66,40 +68,11 @@ class M2PNMethod(FusionMethod):
             if count < 1:
                 raise FusionInputError(f"m2pn: threads must be a whole number of at least 1, got {threads!r}")
             torch.set_num_threads(count)  # process-wide: torch has one intra-op thread pool
-        if model is None:
-            self.weights_path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
-            model, self.meta = load_model(self.weights_path)
-        else:
-            self.weights_path, self.meta = None, {}
         # Frozen: eval mode keeps the memory bank out of Eq. 5; no parameter wants a gradient.
-        self.model = model.eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.model, self.meta, self.weights_path = load_frozen(weights, model)
         self.size_multiple = int(getattr(self.model, "size_multiple", 1) or 1)
-        self.backend = backend
-        self._runner = self._make_runner(backend)
-
-    # ---- backend seam ---------------------------------------------------------------------------
-    def _make_runner(self, backend: str):
-        """Return a callable ``(ir, vi) -> fused`` on (B, 1, H, W) float32 CPU tensors.
-
-        BACKEND SEAM (lead: wire ``engine.backends`` here). For "cpu" / "auto" this runs the eager
-        PyTorch model on the CPU. When ``engine.backends.create_runner(model, backend=...)`` exists, "auto"
-        and the accelerator names should go through it instead; its ``Runner`` objects are such callables
-        (inputs on the CPU, output on any device: :meth:`fuse_batch` copies it back) and :meth:`close` calls
-        their ``close()``.
-        """
-        name = str(backend).lower()
-        if name not in LOCAL_BACKENDS:
-            raise BackendUnavailableError(
-                f"m2pn: backend {backend!r} is not available yet; use one of: {', '.join(LOCAL_BACKENDS)}"
-            )
-        model = self.model
-
-        def run_eager(ir: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
-            return model(ir, vi).fused
-
-        return run_eager
+        self._runner = create_runner(self.model, backend, cache_dir=cache_dir, cpu_runtime=cpu_runtime,
+                                     threads=count if threads is not None else None)
 
     # ---- fusion ---------------------------------------------------------------------------------
     def fuse(self, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
@@ -125,9 +98,3 @@ class M2PNMethod(FusionMethod):
             fused = self._runner(ir_t, vi_t)[:, 0, :h, :w]
             out = fused.float().clamp_(0.0, 1.0).cpu().numpy()
         return np.ascontiguousarray(out, dtype=np.float32)
-
-    def close(self) -> None:
-        """Release the runner (an accelerator backend may hold device memory). Safe to call twice."""
-        runner, self._runner = self._runner, None
-        if runner is not None and hasattr(runner, "close"):  # engine.backends runners have close()
-            runner.close()

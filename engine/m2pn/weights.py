@@ -68,3 +68,25 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     for p in model.parameters():
         p.requires_grad_(False)
     return model, dict(blob.get("meta", {}))
+
+
+def load_frozen(weights: str | Path | None = None, model: M2PN | None = None) -> tuple[M2PN, dict[str, Any], Path | None]:
+    """An M2PN ready for inference: eval mode (the memory bank is only written in training, Eq. 5) and no
+    parameter asking for a gradient.
+
+    Args:
+        weights: weights file (default ``engine/weights/m2pn.pt``); ignored when ``model`` is given.
+        model: an already built M2PN (tests, training previews).
+
+    Returns:
+        (model, meta, weights path or None when ``model`` was given).
+    """
+    path: Path | None = None
+    meta: dict[str, Any] = {}
+    if model is None:
+        path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+        model, meta = load_model(path)
+    model = model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, meta, path

@@ -1,0 +1,112 @@
+"""Speed benchmark of every fusion method through the application's pipeline.
+
+    python -m bench.realtime_quality --json docs/images/bench_rt_quality.json --markdown docs/images/bench_rt_quality.md
+    python -m bench --json docs/images/bench_speed.json --markdown docs/benchmarks.md --quality docs/images/bench_rt_quality.md
+    python -m bench --methods average m2pn_rt --resolutions 320x240 --frames 5 --repeats 1   # quick
+
+Writes JSON rows (device, resolution, method, backend, fps, fps_vs_noop, ms_<stage>, peak memory) and the
+Markdown page; ``--quality`` / ``--tried`` splice in the real-time quality table (from
+``python -m bench.realtime_quality --markdown ...``) and the "what we tried" notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.errors import FusionError
+
+from .realtime_notes import TRIED_MD
+from .report import markdown_page, write_chart, write_json
+from .speed import RESOLUTIONS, BenchConfig, run_benchmark
+
+DEFAULT_METHODS = ("m2pn", "m2pn_rt", "average", "max", "laplacian", "gff", "tif")
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"resolution must look like 640x480, got {text!r}") from None
+    if w < 16 or h < 16:
+        raise argparse.ArgumentTypeError(f"resolution {text} is too small (16x16 at least)")
+    return w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
+                   help=f"methods to time (noop is always added); default: {' '.join(DEFAULT_METHODS)}")
+    p.add_argument("--resolutions", nargs="+", type=parse_resolution, default=list(RESOLUTIONS),
+                   help="WxH sizes (default 320x240 640x480 1280x720)")
+    p.add_argument("--frames", type=int, default=30, help="counted frames per segment (default 30)")
+    p.add_argument("--slow-frames", type=int, default=3, help="counted frames for the full m2pn (default 3)")
+    p.add_argument("--warmup", type=int, default=3, help="uncounted frames first (default 3)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats, median taken (default 3)")
+    p.add_argument("--weights", type=Path, default=None, help="M2PN weights for m2pn and m2pn_rt")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for the networks")
+    p.add_argument("--detector", type=Path, default=None, help="YOLOv5 ONNX model for the detect stage")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory segments")
+    p.add_argument("--json", type=Path, default=None, help="write the rows as JSON")
+    p.add_argument("--markdown", type=Path, default=None, help="write the Markdown page (e.g. docs/benchmarks.md)")
+    p.add_argument("--chart", type=Path, default=None,
+                   help="PNG bar chart (default: docs/images/bench_fps.png when --markdown is given)")
+    p.add_argument("--quality", type=Path, default=None, help="Markdown quality table to include")
+    p.add_argument("--tried", type=Path, default=None,
+                   help="Markdown 'what we tried' section (default: the notes in bench/realtime_notes.py)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if min(args.frames, args.slow_frames, args.repeats) < 1 or args.warmup < 1:
+        print("error: --frames, --slow-frames and --repeats must be >= 1 and --warmup >= 1", file=sys.stderr)
+        return 2
+    net_opts = {k: v for k, v in {"weights": args.weights, "threads": args.threads}.items() if v is not None}
+    cfg = BenchConfig(methods=list(args.methods), resolutions=list(args.resolutions), frames=args.frames,
+                      slow_frames=args.slow_frames, warmup=args.warmup, repeats=args.repeats,
+                      method_options={"m2pn": dict(net_opts), "m2pn_rt": dict(net_opts)},
+                      detector=str(args.detector) if args.detector else None, memory=not args.no_memory)
+    total = args.repeats * len(cfg.resolutions) * (len(set(cfg.methods) | {"noop"}))
+    with tqdm(total=total, desc="benchmark", unit="segment") as bar:
+        def progress(msg: str) -> None:
+            bar.set_postfix_str(msg)
+            bar.update(1)
+        try:
+            rows = run_benchmark(cfg, progress)
+        except (FusionError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    for r in rows:
+        fps = "failed: " + r.get("error", "") if r.get("fps") is None else f"{r['fps']:.1f} FPS (x{r.get('fps_vs_noop')})"
+        print(f"{r['resolution']:>9}  {r['method']:<10} {fps}  fuse {r.get('ms_fuse')} ms  [{r.get('backend')}]")
+    if args.json:
+        write_json(rows, args.json)
+    if args.markdown:
+        chart = args.chart or Path("docs/images/bench_fps.png")
+        write_chart(rows, chart)
+        try:
+            rel_chart = chart.resolve().relative_to(args.markdown.resolve().parent)
+        except ValueError:
+            rel_chart = chart
+        read = lambda p: p.read_text() if p and p.is_file() else None  # noqa: E731
+        command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        if args.quality and not args.quality.is_file():
+            print(f"warning: quality table {args.quality} not found; run python -m bench.realtime_quality "
+                  f"--markdown {args.quality} first", file=sys.stderr)
+        tried = read(args.tried) or TRIED_MD
+        args.markdown.write_text(markdown_page(rows, command, read(args.quality), tried, str(rel_chart)))
+    elif args.chart:
+        write_chart(rows, args.chart)
+    return 0 if all(r.get("fps") is not None for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

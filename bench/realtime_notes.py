@@ -1,0 +1,30 @@
+"""The "what we tried" section of docs/benchmarks.md: each approach to real-time M2PN on the CPU, with the
+figure measured for it (kept here, beside the code, so that regenerating the page keeps it).
+
+All timings were taken on the shared 2-core VM while the M2PN CPU training ran beside them, with the
+checkpoint ``runs/m2pn_cpu/last.pt`` of that run (half-width M2PN, 0.56 M parameters); they are
+indicative, not precise. Reproduce the quality figures with ``python -m bench.realtime_quality`` and the
+speed figures with ``python -m bench`` (options as given).
+"""
+
+TRIED_MD = """\
+Target: at least 25 fused frames per second end to end at 640x480 on the 2-core CPU, with Qabf, VIF and
+SSIM on the 25 TNO pairs within 3 % of the full-resolution network. The network stays M2PN (its prompts and
+memory bank, trained weights untouched); only where and how it runs changes. Timings: shared, loaded
+machine (the M2PN training was running), one intra-op thread unless said otherwise.
+
+| approach | measured | kept? |
+|---|---|---|
+| Full-resolution M2PN, eager PyTorch | 2.1 s per 640x480 frame (0.5 FPS end to end); 410 ms at 320x240 | reference only |
+| ONNX Runtime instead of eager PyTorch (export with dynamic H/W, same float32 graph) | max \\|ORT − torch\\| 6e-7; 160x120: 70 vs 132 ms, 128x96: 47 vs 73 ms, 80x60: 18 vs 34 ms (1.5–1.9x faster) | yes: default CPU runtime (`cpu_runtime=auto`) |
+| Network at reduced resolution + two-guide guided upsampling (fit fused ≈ a·IR + b·VIS + c at low resolution, upsample a, b, c bilinearly, apply to the full-resolution sources) | 640x480 with the network at 160x120: 39 ms per frame (network 31.5 ms, guided step 4.9 ms); at 120x90: 22 ms (network 18 ms, guided 0.9 ms) | yes: the `m2pn_rt` method |
+| Guided-filter regulariser eps (6 TNO pairs, scale 0.25, r = 2) | eps = 1e-2: ΔQabf −69 %, ΔVIF −42 %; 1e-3: ΔQabf −39 %; 1e-4: ΔQabf −4.4 %, ΔVIF +7.2 %; 1e-5 / 1e-6: ΔQabf +4 %, ΔVIF +8.5 % | eps = 1e-4 (TNO's low contrast needs a small eps) |
+| Window radius (same setting, eps 1e-4) | r = 1: ΔQabf −11 %; r = 2: −4.4 %; r = 4: −1.7 % | r = 4 |
+| Add back the low-resolution residual of the linear fit (upsampled), so the coarse content is exactly the network's | VIF gap 10.5 % → 6.1 % on 6 pairs (r = 4, eps 1e-4), Qabf −0.2 % → +0.2 % | yes (`residual=True`) |
+| Larger working resolution (scale 0.5 instead of 0.25, no cap) | not closer: ΔQabf −7 to −9 % vs −2 to −4 % at 0.25 on 6 pairs, at 4x the network cost | no |
+| Fixed scale 0.25 at every camera size | 1280x720 runs the network at 320x180: 225 ms per frame (4.8 FPS) | replaced by a pixel budget (`max_work_pixels`, 120x90 by default) |
+| Two intra-op threads instead of one | slower on the shared machine: 63.8 vs 39.2 ms per 640x480 frame (network at 160x120) | 1 thread by default (`threads=1`); leaves a core for the pipeline's other threads |
+| Padding to multiples of 32 for compiled engines | changes M2PN's output (its prompts pool over the whole image, padding included), so only the TensorRT path pads; the CPU path never does | TensorRT only |
+| Distilled narrower student | not tried this session: the only CPU was busy with the teacher's training | — |
+| Int8 quantisation, OpenVINO | not tried: ONNX Runtime's dynamic quantisation covers MatMul/Gemm, while M2PN's time is in 3x3 convolutions; static int8 would need calibration data and a numerics study we had no time for | — |
+"""

@@ -1,0 +1,133 @@
+"""The registered ``m2pn_rt`` method: M2PN in real time on a CPU.
+
+Per frame (B pairs of (H, W) luminance):
+
+1. both sources are reduced by ``scale`` (area averaging, e.g. 640x480 -> 160x120);
+2. the trained M2PN (prompts, memory bank and all, frozen) fuses the reduced pair on the chosen backend
+   (ONNX Runtime on a CPU by default; see :func:`engine.backends.create_runner`);
+3. its output is explained locally as ``a*IR + b*VIS + c`` (two-guide guided filter at low resolution),
+   ``a, b, c`` are upsampled bilinearly and applied to the full-resolution sources.
+
+So the network still decides how much of each modality every region gets (its prompts and memory at
+work); full-resolution edges and texture come from the sources in those proportions. The cost of the
+network falls with the square of ``scale``; the guided step is a few box filters at low resolution plus
+one multiply-add per pixel at full resolution.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..backends import RunnerBacked, create_runner
+from ..errors import FusionInputError
+from ..m2pn import M2PN
+from ..m2pn.weights import load_frozen
+from ..methods.base import FusionMethod
+from ..registry import register_method
+from .guided import guided_upsample
+
+#: defaults chosen from the measurements in docs/benchmarks.md ("what we tried")
+DEFAULT_SCALE = 0.25
+DEFAULT_RADIUS = 4
+DEFAULT_EPS = 1e-4
+#: add back the low-resolution residual of the linear fit (keeps the network's coarse content exactly)
+DEFAULT_RESIDUAL = True
+#: pixel budget of the network input (120x90): caps the cost per frame whatever the camera resolution
+DEFAULT_MAX_WORK_PIXELS = 120 * 90
+#: one intra-op thread: on the 2-core target the pipeline's capture/detector threads need the other core
+#: (measured on the shared machine: 2 threads took 63.8 ms per 640x480 frame against 39.2 ms with 1)
+DEFAULT_THREADS = 1
+#: the reduced image never gets smaller than this on its short side (the network needs some context)
+MIN_WORK_SIDE = 32
+
+
+def work_size(height: int, width: int, scale: float, max_pixels: int | None = None) -> tuple[int, int]:
+    """(h, w) the network runs at for an (height, width) frame.
+
+    ``round(scale * side)``, further reduced (same aspect) to at most ``max_pixels`` pixels when given;
+    the short side never drops below 32 pixels (or the frame's own size).
+    """
+    if not 0.0 < scale <= 1.0:
+        raise FusionInputError(f"m2pn_rt: scale must be in (0, 1], got {scale}")
+    if max_pixels is not None:
+        if max_pixels < 1:
+            raise FusionInputError(f"m2pn_rt: max_work_pixels must be >= 1, got {max_pixels}")
+        scale = min(scale, (max_pixels / float(height * width)) ** 0.5)
+    h, w = max(1, round(height * scale)), max(1, round(width * scale))
+    short = min(h, w)
+    if short < MIN_WORK_SIDE and min(height, width) > short:
+        grow = min(MIN_WORK_SIDE, min(height, width)) / short
+        h, w = min(height, round(h * grow)), min(width, round(w * grow))
+    return h, w
+
+
+@register_method("m2pn_rt", "M2PN in real time: network at reduced size + edge-aware guided upsampling")
+class M2PNRealtimeMethod(RunnerBacked, FusionMethod):
+    """Real-time M2PN.
+
+    Options:
+        weights: M2PN weights file (default ``engine/weights/m2pn.pt``); missing -> WeightsError.
+        model: an already built :class:`M2PN` (tests); ``weights`` is then ignored.
+        scale: network resolution relative to the frame (default 0.25; 1.0 = full-resolution M2PN).
+        max_work_pixels: cap on the network's input pixels (default 10800 = 120x90; None: no cap), so
+            the cost per frame stays flat from 640x480 to 1280x720.
+        radius: guided-filter window radius in low-resolution pixels (default 4).
+        eps: guided-filter regulariser (default 1e-4).
+        residual: add back the low-resolution residual of the linear fit (default True).
+        backend: ``auto`` | ``tensorrt`` | ``cuda`` | ``cpu`` (see :mod:`engine.backends`).
+        cpu_runtime: ``auto`` | ``onnxruntime`` | ``torch`` for the cpu backend.
+        threads: CPU threads of the runtime (default 1, see ``DEFAULT_THREADS``; None: the runtime's default).
+        cache_dir: compiled-engine / ONNX cache folder.
+    """
+
+    def __init__(self, weights: str | Path | None = None, model: M2PN | None = None, scale: float = DEFAULT_SCALE,
+                 max_work_pixels: int | None = DEFAULT_MAX_WORK_PIXELS,
+                 radius: int = DEFAULT_RADIUS, eps: float = DEFAULT_EPS,
+                 residual: bool = DEFAULT_RESIDUAL, backend: str = "auto",
+                 cpu_runtime: str = "auto", threads: int | None = DEFAULT_THREADS, cache_dir: str | Path | None = None) -> None:
+        work_size(64, 64, float(scale), max_work_pixels)  # validates scale and the budget
+        self.max_work_pixels = None if max_work_pixels is None else int(max_work_pixels)
+        if int(radius) < 1 or float(eps) <= 0:
+            raise FusionInputError(f"m2pn_rt: radius must be >= 1 and eps > 0, got radius={radius}, eps={eps}")
+        # Frozen: eval mode keeps the memory bank read-only (it is only written in training).
+        self.model, self.meta, self.weights_path = load_frozen(weights, model)
+        self.scale, self.radius, self.eps, self.residual = float(scale), int(radius), float(eps), bool(residual)
+        self._runner = create_runner(self.model, backend, cache_dir=cache_dir,
+                                     cpu_runtime=cpu_runtime, threads=threads)
+
+    def fuse(self, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
+        """(H, W) float32 [0, 1] thermal and visible luminance -> (H, W) float32 [0, 1] fused."""
+        return self.fuse_batch(ir[None], vi[None])[0]
+
+    def fuse_batch(self, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
+        """(B, H, W) float32 [0, 1] pairs -> (B, H, W) float32 [0, 1]; one network pass for the batch."""
+        ir, vi = np.asarray(ir, np.float32), np.asarray(vi, np.float32)
+        if ir.ndim != 3 or ir.shape != vi.shape:
+            raise FusionInputError(f"m2pn_rt: expected two (B, H, W) batches of one shape, got {ir.shape} and {vi.shape}")
+        if min(ir.shape[1:]) < 2:
+            raise FusionInputError(f"m2pn_rt: images must be at least 2x2 pixels, got {ir.shape[2]}x{ir.shape[1]}")
+        if self._runner is None:
+            raise FusionInputError("m2pn_rt: this method was closed; create a new one to fuse again")
+        _, height, width = ir.shape
+        h, w = work_size(height, width, self.scale, self.max_work_pixels)
+        if (h, w) == (height, width):  # scale 1: plain full-resolution M2PN
+            return self._network(ir, vi)
+        ir_low = np.stack([cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in ir])
+        vi_low = np.stack([cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in vi])
+        fused_low = self._network(ir_low, vi_low)
+        out = np.empty_like(ir)
+        for i in range(ir.shape[0]):
+            out[i] = guided_upsample(ir[i], vi[i], ir_low[i], vi_low[i], fused_low[i], self.radius, self.eps,
+                                     self.residual)
+        return out
+
+    def _network(self, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
+        """(B, h, w) -> (B, h, w) float32: the M2PN forward pass on the backend."""
+        ir_t = torch.from_numpy(np.ascontiguousarray(ir))[:, None]
+        vi_t = torch.from_numpy(np.ascontiguousarray(vi))[:, None]
+        fused = self._runner(ir_t, vi_t)[:, 0]
+        return np.ascontiguousarray(fused.clamp(0.0, 1.0).numpy(), dtype=np.float32)

@@ -1,0 +1,56 @@
+"""bench: a tiny benchmark run through the real application pipeline produces JSON rows and Markdown."""
+
+from __future__ import annotations
+
+import json
+
+from bench.__main__ import main
+from bench.noop import NoopMethod
+from bench.report import ROW_KEYS, speed_table
+from bench.speed import BenchConfig, run_benchmark
+
+
+def test_tiny_benchmark_rows_have_the_required_keys():
+    cfg = BenchConfig(methods=["average", "max"], resolutions=[(160, 120)], frames=3, warmup=1, repeats=2,
+                      memory=True)
+    rows = run_benchmark(cfg)
+    assert [r["method"] for r in rows] == ["noop", "average", "max"]
+    for r in rows:
+        assert set(ROW_KEYS) <= set(r)
+        assert r["resolution"] == "160x120" and "CPU" in r["device"]
+        assert r["fps"] > 0 and r["ms_fuse"] >= 0 and r["repeats"] == 2 and r["frames"] == 6
+        assert r["backend"] == "cpu (numpy/opencv)"
+        assert r["peak_tracemalloc_mb"] > 0
+    assert rows[0]["fps_vs_noop"] == 1.0
+    table = speed_table(rows)
+    assert table.count("\n") == 2 + len(rows) and "| 160x120 | average |" in table
+
+
+def test_cli_writes_json_markdown_and_chart(tmp_path):
+    out_json, out_md, chart = tmp_path / "b.json", tmp_path / "b.md", tmp_path / "bench_fps.png"
+    rc = main(["--methods", "average", "--resolutions", "96x64", "--frames", "2", "--warmup", "1",
+               "--repeats", "1", "--no-memory", "--json", str(out_json), "--markdown", str(out_md),
+               "--chart", str(chart)])
+    assert rc == 0
+    rows = json.loads(out_json.read_text())
+    assert {r["method"] for r in rows} == {"noop", "average"}
+    assert all(set(ROW_KEYS) <= set(r) for r in rows)
+    md = out_md.read_text()
+    assert "| 96x64 | average |" in md and "No GPU was lent" in md and "python -m bench" in md
+    assert chart.stat().st_size > 1000
+
+
+def test_unknown_method_is_reported_not_fatal(tmp_path, capsys):
+    rc = main(["--methods", "no_such_method", "--resolutions", "96x64", "--frames", "1", "--repeats", "1",
+               "--no-memory", "--json", str(tmp_path / "b.json")])
+    assert rc == 1
+    rows = json.loads((tmp_path / "b.json").read_text())
+    failed = [r for r in rows if r["method"] == "no_such_method"][0]
+    assert failed["fps"] is None and "no_such_method" in failed["error"]
+
+
+def test_noop_returns_the_visible_frame():
+    import numpy as np
+
+    vi = np.random.default_rng(0).random((4, 5), dtype=np.float32)
+    assert NoopMethod().fuse(np.zeros_like(vi), vi) is vi
