@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     proc = p.add_argument_group("processing")
     proc.add_argument("--config", metavar="FILE", help="YAML configuration (default: configs/default.yaml)")
     proc.add_argument("--method", metavar="NAME", help="fusion method (see --list-methods)")
+    proc.add_argument("--backend", choices=("auto", "cpu", "cuda", "tensorrt"),
+                      help="inference backend of the M2PN methods (default: fusion.backend of the config)")
+    proc.add_argument("--weights", metavar="FILE", help="M2PN weights for m2pn / m2pn_rt (default engine/weights/m2pn.pt)")
     proc.add_argument("--list-methods", action="store_true", help="print the available fusion methods and exit")
     proc.add_argument("--detector", metavar="MODEL.onnx", help="YOLOv5 ONNX model for detection overlays")
     proc.add_argument("--threshold", type=float, metavar="CONF", help="detection confidence threshold (0..1)")
@@ -57,6 +60,8 @@ def config_from_args(args):
         "sources.rgb": args.rgb,
         "calibration": args.calibration,
         "fusion.method": args.method,
+        "fusion.backend": args.backend,
+        "fusion.weights": args.weights,
         "detector.model": args.detector,
         "detector.threshold": args.threshold,
         "recording.path": args.record,

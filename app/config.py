@@ -65,6 +65,7 @@ class FusionConfig:
     method: str = _opt("m2pn_rt")
     fallbacks: list[str] = _opt(["gff", "average"])
     backend: str = _opt("auto", choices=("auto", "cpu", "cuda", "tensorrt"))
+    weights: str | None = _opt(None, must_exist=True, doc="M2PN weights for m2pn / m2pn_rt; null = engine/weights/m2pn.pt")
     palette: str = _opt("ironbow", choices=("ironbow", "rainbow", "white_hot", "black_hot"))
 
 

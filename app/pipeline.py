@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 STAGES = ("read", "gain", "register", "fuse", "detect", "draw", "sinks")
 PALETTE_METHODS = ("white_hot", "black_hot", "ironbow", "rainbow")
 PALETTED_METHODS = ("alpha_blend", "msx")  # display modes that take a ``palette`` option
+NETWORK_METHODS = ("m2pn", "m2pn_rt")  # methods that take ``backend`` and ``weights`` options
 
 
 class PairSource(Protocol):
@@ -94,6 +95,8 @@ class PipelineOptions:
         method: fusion method name (``engine.available_methods()``).
         fallbacks: tried in order when ``method`` cannot be built (e.g. missing weights).
         method_options: keyword options for the method constructor.
+        backend: inference backend of the network methods (``auto`` | ``cpu`` | ``cuda`` | ``tensorrt``).
+        weights: M2PN weights file of the network methods (None: ``engine/weights/m2pn.pt``).
         palette: palette for the thermal display modes (alpha_blend, msx).
         show_detections: draw the overlay (detection still runs, so toggling back is instant).
         detector_async: run the detector in its own thread (False: inline, deterministic; for tests/benchmarks).
@@ -103,6 +106,8 @@ class PipelineOptions:
     method: str = "gff"
     fallbacks: tuple[str, ...] = ("average",)
     method_options: dict = field(default_factory=dict)
+    backend: str = "auto"
+    weights: str | None = None
     palette: str = "ironbow"
     show_detections: bool = True
     detector_async: bool = True
@@ -271,7 +276,24 @@ class FusionPipeline:
         opts = dict(options)
         if name in PALETTED_METHODS:
             opts.setdefault("palette", self.options.palette)
+        if name in NETWORK_METHODS:
+            opts.setdefault("backend", self.options.backend)
+            if self.options.weights:
+                opts.setdefault("weights", self.options.weights)
         return opts
+
+    @staticmethod
+    def describe_engine(engine: FusionEngine) -> str:
+        """``m2pn_rt on cpu (onnxruntime, fp32)`` for network methods (plus why, when an explicitly requested
+        backend fell back), else the method name."""
+        backend = getattr(engine.method, "backend", None)
+        if not isinstance(backend, str):
+            return engine.name
+        text = f"{engine.name} on {backend}"
+        choice = getattr(engine.method, "backend_choice", None)
+        if choice is not None and choice.fallbacks and choice.requested != "auto":  # auto -> cpu is no news
+            text += f" (requested {choice.requested}: {'; '.join(choice.fallbacks)})"
+        return text
 
     def build_engine(self) -> FusionEngine:
         """Build the configured method, falling back through ``options.fallbacks`` with a status message."""
@@ -321,7 +343,7 @@ class FusionPipeline:
         self._method_name = engine.name
         if old is not None:
             old.close()
-        self.status(f"fusion method: {name}")
+        self.status(f"fusion method: {self.describe_engine(engine)}")
 
     # ----- detection -------------------------------------------------------------------------------
     @property
@@ -466,7 +488,7 @@ class FusionPipeline:
                 self._engine = self.build_engine()
                 self._method_name = self._engine.name
                 if self._engine.name == self.options.method:  # a fallback has already said what it uses
-                    self.status(f"fusion method: {self._engine.name}")
+                    self.status(f"fusion method: {self.describe_engine(self._engine)}")
             while not self._stop.is_set():
                 self._apply_pending_method()
                 if self.max_frames is not None and self.stats.frames >= self.max_frames:
@@ -714,7 +736,7 @@ def pipeline_from_config(cfg, capture: PairSource, on_status: Callable[[str], No
                          detector_async: bool = True) -> FusionPipeline:
     """A :class:`FusionPipeline` wired as ``cfg`` says (method + fallbacks, gain, registration, detector)."""
     options = PipelineOptions(method=cfg.fusion.method, fallbacks=tuple(cfg.fusion.fallbacks),
-                              palette=cfg.fusion.palette, show_detections=cfg.detector.enabled,
+                              backend=cfg.fusion.backend, weights=cfg.fusion.weights, palette=cfg.fusion.palette, show_detections=cfg.detector.enabled,
                               detector_async=detector_async)
     pipeline = FusionPipeline(capture, options, gain=create_gain(cfg), registrar=create_registrar(cfg),
                               detector=create_detector(cfg), on_status=on_status)

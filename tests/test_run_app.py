@@ -18,6 +18,12 @@ import run_app
 REPO = Path(__file__).resolve().parents[1]
 
 
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def run_cli(*args, timeout=120):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, str(REPO / "run_app.py"), *args], capture_output=True, text=True,
@@ -87,11 +93,25 @@ def test_headless_demo_records_a_readable_video(tmp_path):
     assert int(cv2.VideoCapture(str(segment)).get(cv2.CAP_PROP_FRAME_COUNT)) == 15
 
 
-def test_default_method_falls_back_and_says_so(tmp_path):
+def test_default_method_is_realtime_m2pn_on_the_cpu():
     proc = run_cli("--headless", "--fast", "--frames", "2")
     assert proc.returncode == 0, proc.stderr
-    if "fusion method: m2pn_rt" not in proc.stdout:  # the real-time network may not be installed here
-        assert "'m2pn_rt' unavailable" in proc.stdout and "using 'gff'" in proc.stdout
+    assert "fusion method: m2pn_rt on cpu (" in proc.stdout
+
+
+def test_unusable_weights_fall_back_and_say_so(tmp_path):
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a weights file")
+    proc = run_cli("--headless", "--fast", "--frames", "2", "--weights", str(bad))
+    assert proc.returncode == 0, proc.stderr
+    assert "'m2pn_rt' unavailable" in proc.stdout and "broken.pt" in proc.stdout and "using 'gff'" in proc.stdout
+
+
+@pytest.mark.skipif(torch_cuda_available(), reason="a CUDA device is present, so the cuda backend does not fall back")
+def test_unavailable_backend_falls_back_to_the_cpu_and_says_why():
+    proc = run_cli("--headless", "--fast", "--frames", "2", "--backend", "cuda")
+    assert proc.returncode == 0, proc.stderr
+    assert "fusion method: m2pn_rt on cpu (" in proc.stdout and "requested cuda: cuda skipped" in proc.stdout
 
 
 def test_ctrl_c_finishes_the_segment_and_prints_the_summary(tmp_path):

@@ -13,8 +13,8 @@ class M2PNConfig:
     """Hyper-parameters of :class:`engine.m2pn.M2PN`.
 
     Widths (channels of the feature maps) and the prompt dimension ``prompt_dim`` (D of the memory
-    matrix, the graph nodes and the prompts) set the model size; the default gives about 0.97 M
-    parameters as in the paper. The ``use_*`` switches are the paper's model ablations (Table 3).
+    matrix, the graph nodes and the prompts) set the model size; the default (the paper's widths as we
+    read them) has 776,594 parameters, against the paper's 0.97 M (see docs/model_card.md). The ``use_*`` switches are the paper's model ablations (Table 3).
     """
 
     # Feature extraction (sec. 3.1)
