@@ -1,10 +1,11 @@
 """The "what we tried" section of docs/benchmarks.md: each approach to real-time M2PN on the CPU, with the
 figure measured for it (kept here, beside the code, so that regenerating the page keeps it).
 
-All timings were taken on the shared 2-core VM while the M2PN CPU training ran beside them, with the
-checkpoint ``runs/m2pn_cpu/last.pt`` of that run (half-width M2PN, 0.56 M parameters); they are
-indicative, not precise. Reproduce the quality figures with ``python -m bench.realtime_quality`` and the
-speed figures with ``python -m bench`` (options as given).
+Two rounds of measurements: the first (speed rows and the first quality rows) on the shared 2-core VM while
+the M2PN CPU training ran beside it, with an intermediate checkpoint; the second (the rows marked "final
+weights") with the committed ``engine/weights/m2pn.pt`` on all 25 TNO pairs and, as a held-out check at the
+cameras' resolution, the 20 MSRS test pairs (640x480). Reproduce the quality figures with
+``python -m bench.realtime_quality [--data ...]`` and the speed figures with ``python -m bench``.
 """
 
 TRIED_MD = """\
@@ -23,8 +24,14 @@ machine (the M2PN training was running), one intra-op thread unless said otherwi
 | Add back the low-resolution residual of the linear fit (upsampled), so the coarse content is exactly the network's | VIF gap 10.5 % → 6.1 % on 6 pairs (r = 4, eps 1e-4), Qabf −0.2 % → +0.2 % | yes (`residual=True`) |
 | Larger working resolution (scale 0.5 instead of 0.25, no cap) | not closer: ΔQabf −7 to −9 % vs −2 to −4 % at 0.25 on 6 pairs, at 4x the network cost | no |
 | Fixed scale 0.25 at every camera size | 1280x720 runs the network at 320x180: 225 ms per frame (4.8 FPS) | replaced by a pixel budget (`max_work_pixels`, 120x90 by default) |
-| Two intra-op threads instead of one | slower on the shared machine: 63.8 vs 39.2 ms per 640x480 frame (network at 160x120) | 1 thread by default (`threads=1`); leaves a core for the pipeline's other threads |
+| Two intra-op threads instead of one | loaded machine (training beside it): slower, 63.8 vs 39.2 ms per 640x480 frame; idle machine, through the pipeline: 36.8 vs 28.4 FPS at 640x480 | 2 threads by default (`threads=2`); `threads=1` when the machine has other work |
+| Colour split and merge on uint8 instead of float32 (`FusionEngine`, every method) | 640x480: 1.5 ms instead of 10.3 ms per frame; `noop` 65 → 210 FPS, `m2pn_rt` 23.7 → 28.4 FPS (1 thread); at most 2 levels per channel from the float path | yes |
 | Padding to multiples of 32 for compiled engines | changes M2PN's output (its prompts pool over the whole image, padding included), so only the TensorRT path pads; the CPU path never does | TensorRT only |
+| Final weights, defaults (120x90 budget, r = 4, eps = 1e-4, residual on) | TNO (25): ΔQabf −0.02 %, ΔVIF +4.3 %, ΔSSIM −0.7 %; MSRS test (20, 640x480): ΔQabf +0.1 %, ΔVIF −1.9 %, ΔSSIM −0.3 % | yes (the defaults) |
+| Final weights, no residual | TNO: ΔQabf +3.2 %, ΔVIF +9.7 % (a cleaner linear mix than the network itself) | no |
+| Final weights, residual at half weight; second two-guide fit of the residual (r = 2); residual carried by a one-guide guided filter | TNO: ΔQabf +2.2 / +4.7 / +4.9 %, ΔVIF +7.8 / +9.6 / +10.0 % | no: further from the network than the plain residual |
+| Final weights, tuned on TNO to bring VIF inside 3 % (eps 2e-4; 160x120 budget with r = 2; 160x120 with eps 1.5e-4) | TNO: (−2.6, +3.1), (−2.8, +2.5), (−1.8, +2.9) % for (ΔQabf, ΔVIF), but on held-out MSRS (−2.4, −4.5), (−3.2, −4.8), (−1.9, −4.0) % | no: it fits TNO and loses VIF elsewhere; the defaults are kept |
+| Oracle: the local linear model fitted at full resolution on the full network's own output (r = 1) | TNO: ΔQabf −0.8 %, ΔVIF +0.3 %, ΔSSIM +0.3 % | bound only (needs the full-resolution network) |
 | Distilled narrower student | not tried this session: the only CPU was busy with the teacher's training | — |
 | Int8 quantisation, OpenVINO | not tried: ONNX Runtime's dynamic quantisation covers MatMul/Gemm, while M2PN's time is in 3x3 convolutions; static int8 would need calibration data and a numerics study we had no time for | — |
 """

@@ -61,7 +61,7 @@ def run(data: Path, weights: Path | None, scales: list[float], radius: int, eps:
     var_scores: dict[float, list[dict[str, float]]] = {s: [] for s in scales}
     var_ms: dict[float, list[float]] = {s: [] for s in scales}
     example = {}
-    for pair in tqdm(pairs, desc="TNO pairs", unit="pair"):
+    for pair in tqdm(pairs, desc=f"{data.name} pairs", unit="pair"):
         ref = fuse_gray(reference, pair)
         ref_scores.append(scores_of(pair, ref))
         for s, method in variants.items():
@@ -83,7 +83,7 @@ def run(data: Path, weights: Path | None, scales: list[float], radius: int, eps:
     for m in [reference, *variants.values()]:
         backend = m.backend
         m.close()
-    return {"data": str(data), "pairs": len(pairs), "weights": str(weights or "engine/weights/m2pn.pt"),
+    return {"data": str(data), "dataset": data.parent.name.upper() if data.name in ("test", "train") else data.name.upper(), "pairs": len(pairs), "weights": str(weights or "engine/weights/m2pn.pt"),
             "radius": radius, "eps": eps, "max_work_pixels": max_work_pixels, "backend": backend, "reference": ref_mean, "variants": rows,
             "problems": problems, "_example": example}
 
@@ -94,7 +94,7 @@ def markdown(result: dict) -> str:
     head = "| variant | " + " | ".join(names) + " | " + " | ".join(f"Δ{n} %" for n in names) + " | within 3 % |"
     budget = result.get("max_work_pixels")
     budget_text = f"network input capped at {budget} pixels" if budget else "no pixel cap"
-    lines = [f"Quality on {result['pairs']} TNO pairs (mean; weights `{result['weights']}`; guided radius "
+    lines = [f"Quality on {result['pairs']} {result.get('dataset', 'TNO')} pairs (mean; weights `{result['weights']}`; guided radius "
              f"{result['radius']}, eps {result['eps']:g}; {budget_text}):", "", head,
              "|" + "---|" * (2 * len(names) + 2)]
     ref = result["reference"]

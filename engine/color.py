@@ -95,3 +95,25 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def split_luma_uint8(visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fast path of :func:`split_luma` for (H, W, 3|4) uint8 BGR frames (every camera frame).
+
+    The conversion runs on uint8 (about 7x faster than on float32 at 640x480), so the chrominance is kept
+    as 8-bit Cr/Cb; after the merge this differs from the float path by at most 2 levels per BGR channel
+    (Y and Cr/Cb are each rounded to 8 bits), invisible in a video frame.
+
+    Returns:
+        y: (H, W) float32 luminance in [0, 1].
+        ycrcb: (H, W, 3) uint8 Y/Cr/Cb planes; :func:`merge_luma_uint8` replaces its Y.
+    """
+    ycrcb = cv2.cvtColor(np.ascontiguousarray(visible[:, :, :3]), cv2.COLOR_BGR2YCrCb)
+    return ycrcb[:, :, 0].astype(np.float32) * (1.0 / 255.0), ycrcb
+
+
+def merge_luma_uint8(y: np.ndarray, ycrcb: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`split_luma_uint8`: fused (H, W) float Y in [0, 1] + uint8 Cr/Cb -> (H, W, 3) uint8 BGR."""
+    planes = ycrcb.copy()
+    planes[:, :, 0] = to_uint8(np.clip(y, 0.0, 1.0))
+    return cv2.cvtColor(planes, cv2.COLOR_YCrCb2BGR)

@@ -54,3 +54,31 @@ def test_noop_returns_the_visible_frame():
 
     vi = np.random.default_rng(0).random((4, 5), dtype=np.float32)
     assert NoopMethod().fuse(np.zeros_like(vi), vi) is vi
+
+
+def test_realtime_summary_judges_each_resolution_against_the_goal():
+    from bench.report import realtime_summary
+
+    rows = [{"resolution": "640x480", "method": "m2pn", "fps": 2.0, "ms_fuse": 480.0},
+            {"resolution": "640x480", "method": "m2pn_rt", "fps": 30.0, "ms_fuse": 20.0},
+            {"resolution": "1280x720", "method": "m2pn_rt", "fps": 12.5, "ms_fuse": 70.0},
+            {"resolution": "320x240", "method": "m2pn_rt", "fps": None, "ms_fuse": None}]
+    text = realtime_summary(rows)
+    lines = text.strip().splitlines()
+    assert len(lines) == 2
+    assert "640x480" in lines[0] and "meets the 25 FPS goal" in lines[0] and "15x the full-resolution" in lines[0]
+    assert "1280x720" in lines[1] and "misses the 25 FPS goal" in lines[1]
+
+
+def test_report_rerenders_the_page_from_saved_rows(tmp_path):
+    from bench.report import main as report_main
+
+    rows = [{"device": "test cpu", "resolution": "320x240", "method": "m2pn_rt", "backend": "cpu", "fps": 40.0,
+             "ms_fuse": 10.0}]
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    out = tmp_path / "bench.md"
+    assert report_main(["--json", str(tmp_path / "rows.json"), "--markdown", str(out),
+                        "--chart", str(tmp_path / "fps.png")]) == 0
+    page = out.read_text()
+    assert "| 320x240 | m2pn_rt | cpu | 40.0 |" in page and "meets the 25 FPS goal" in page
+    assert (tmp_path / "fps.png").stat().st_size > 0

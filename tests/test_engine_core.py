@@ -67,3 +67,24 @@ def test_unknown_method_lists_known_names():
 
 def test_float_input_is_clipped_not_rescaled():
     assert to_float01(np.array([[1.5, -0.2]], np.float32)).tolist() == [[1.0, 0.0]]
+
+
+def test_uint8_colour_fast_path_matches_the_float_path_within_one_level(rng):
+    from engine.color import merge_luma_uint8, split_luma_uint8, to_uint8
+
+    vis = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    y_fast, ycrcb = split_luma_uint8(vis)
+    y_float, crcb = split_luma(vis)
+    assert np.abs(y_fast - y_float).max() <= 1.0 / 255 + 1e-6
+    # Putting the visible Y back unchanged must give the visible frame back (up to rounding).
+    assert np.abs(merge_luma_uint8(y_fast, ycrcb).astype(int) - vis.astype(int)).max() <= 2
+    fused_y = np.clip(y_float * 0.5 + 0.3, 0, 1)
+    fast = merge_luma_uint8(fused_y, ycrcb).astype(int)
+    slow = to_uint8(merge_luma(fused_y, crcb)).astype(int)
+    assert np.abs(fast - slow).max() <= 2  # Y and Cr/Cb each rounded to 8 bits before the inverse transform
+    # The engine takes the fast path for uint8 colour frames and still returns uint8 BGR of the input size.
+    ir = rng.integers(0, 256, (48, 64), dtype=np.uint8)
+    out = FusionEngine("average").fuse(ir, vis)
+    assert out.dtype == np.uint8 and out.shape == vis.shape
+    expected = to_uint8(merge_luma((to_float01(ir) + y_float) / 2, crcb)).astype(int)
+    assert np.abs(out.astype(int) - expected).max() <= 2

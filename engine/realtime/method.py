@@ -38,9 +38,10 @@ DEFAULT_EPS = 1e-4
 DEFAULT_RESIDUAL = True
 #: pixel budget of the network input (120x90): caps the cost per frame whatever the camera resolution
 DEFAULT_MAX_WORK_PIXELS = 120 * 90
-#: one intra-op thread: on the 2-core target the pipeline's capture/detector threads need the other core
-#: (measured on the shared machine: 2 threads took 63.8 ms per 640x480 frame against 39.2 ms with 1)
-DEFAULT_THREADS = 1
+#: two intra-op threads: on the idle 2-core target the pipeline ran at 36.8 FPS at 640x480 with 2 against
+#: 28.4 FPS with 1 (``python -m bench --methods m2pn_rt --resolutions 640x480 --threads N``); on a machine
+#: busy with other work 1 thread was faster (39.2 against 63.8 ms per frame), so it stays an option
+DEFAULT_THREADS = 2
 #: the reduced image never gets smaller than this on its short side (the network needs some context)
 MIN_WORK_SIDE = 32
 
@@ -80,7 +81,7 @@ class M2PNRealtimeMethod(RunnerBacked, FusionMethod):
         residual: add back the low-resolution residual of the linear fit (default True).
         backend: ``auto`` | ``tensorrt`` | ``cuda`` | ``cpu`` (see :mod:`engine.backends`).
         cpu_runtime: ``auto`` | ``onnxruntime`` | ``torch`` for the cpu backend.
-        threads: CPU threads of the runtime (default 1, see ``DEFAULT_THREADS``; None: the runtime's default).
+        threads: CPU threads of the runtime (default 2, see ``DEFAULT_THREADS``; None: the runtime's default).
         cache_dir: compiled-engine / ONNX cache folder.
     """
 
