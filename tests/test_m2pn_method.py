@@ -187,3 +187,25 @@ def test_close_is_idempotent_and_final(method, rng):
 def test_bad_threads_option_is_a_clear_error(tiny_weights, threads):
     with pytest.raises(FusionError, match="threads"):
         create_method("m2pn", weights=str(tiny_weights), threads=threads)
+
+
+def test_memory_report_describes_retrieval_without_writing_the_bank():
+    import torch
+
+    from engine.m2pn import M2PN, M2PNConfig
+    from engine.m2pn.memory_report import memory_usage
+
+    torch.manual_seed(0)
+    model = M2PN(M2PNConfig(stem_channels=4, dense_growth=4, residual_channels=4, decoder_channels=[8, 8, 4],
+                            prompt_dim=16, memory_slots=10))
+    with torch.no_grad():
+        model.dmb.slot_updates[3] = 7  # as if training had written slot 3 seven times
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ir, vi = torch.rand(4, 1, 24, 24), torch.rand(4, 1, 24, 24)
+    report = memory_usage(model, ir, vi)
+    assert report["pairs"] == 4 and report["slots"] == 10
+    assert report["slots_written"] == 1 and report["writes"] == 7
+    assert -1.0 <= report["theta_f_cosine_min"] <= report["theta_f_cosine_mean"] <= 1.0 + 1e-6
+    assert 0.1 - 1e-6 <= report["top_slot_weight_mean"] <= 1.0  # at least uniform over 10 slots
+    assert report["retrieved_slots"] and all(0 <= j < 10 for j in report["retrieved_slots"])
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
