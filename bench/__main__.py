@@ -21,8 +21,7 @@ from tqdm import tqdm
 
 from engine.errors import FusionError
 
-from .realtime_notes import TRIED_MD
-from .report import markdown_page, write_chart, write_json
+from .report import write_chart, write_json, write_page
 from .speed import RESOLUTIONS, BenchConfig, run_benchmark
 
 DEFAULT_METHODS = ("m2pn", "m2pn_rt", "average", "max", "laplacian", "gff", "tif")
@@ -89,20 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_json(rows, args.json)
     if args.markdown:
-        chart = args.chart or Path("docs/images/bench_fps.png")
-        write_chart(rows, chart)
-        try:
-            rel_chart = chart.resolve().relative_to(args.markdown.resolve().parent)
-        except ValueError:
-            rel_chart = chart
-        read = lambda p: p.read_text() if p and p.is_file() else None  # noqa: E731
         command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
         if args.quality and not args.quality.is_file():
             print(f"warning: quality table {args.quality} not found; run python -m bench.realtime_quality "
                   f"--markdown {args.quality} first", file=sys.stderr)
-        tried = read(args.tried) or TRIED_MD
-        args.markdown.write_text(markdown_page(rows, command, read(args.quality), tried, str(rel_chart)))
+        write_page(rows, args.markdown, args.chart or Path("docs/images/bench_fps.png"), command, args.quality,
+                   args.tried)
     elif args.chart:
         write_chart(rows, args.chart)
     return 0 if all(r.get("fps") is not None for r in rows) else 1

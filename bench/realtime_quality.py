@@ -34,6 +34,11 @@ QUALITY_METRICS = {"Qabf": qabf, "VIF": vif, "SSIM": ssim}
 TOLERANCE_PCT = 3.0
 
 
+def dataset_label(data: Path) -> str:
+    """``../shared/data/tno`` -> ``TNO``; ``.../msrs/test`` -> ``MSRS`` (a split folder is named by its parent)."""
+    return (data.parent.name if data.name in ("test", "train") else data.name).upper()
+
+
 def fuse_gray(method, pair: LoadedPair) -> np.ndarray:
     """Fuse one pair with a luminance method -> (H, W) float64 grey levels of the uint8 result."""
     ir = to_float01(to_gray(pair.ir))
@@ -61,7 +66,7 @@ def run(data: Path, weights: Path | None, scales: list[float], radius: int, eps:
     var_scores: dict[float, list[dict[str, float]]] = {s: [] for s in scales}
     var_ms: dict[float, list[float]] = {s: [] for s in scales}
     example = {}
-    for pair in tqdm(pairs, desc=f"{data.name} pairs", unit="pair"):
+    for pair in tqdm(pairs, desc=f"{dataset_label(data)} pairs", unit="pair"):
         ref = fuse_gray(reference, pair)
         ref_scores.append(scores_of(pair, ref))
         for s, method in variants.items():
@@ -83,7 +88,7 @@ def run(data: Path, weights: Path | None, scales: list[float], radius: int, eps:
     for m in [reference, *variants.values()]:
         backend = m.backend
         m.close()
-    return {"data": str(data), "dataset": data.parent.name.upper() if data.name in ("test", "train") else data.name.upper(), "pairs": len(pairs), "weights": str(weights or "engine/weights/m2pn.pt"),
+    return {"data": str(data), "dataset": dataset_label(data), "pairs": len(pairs), "weights": str(weights or "engine/weights/m2pn.pt"),
             "radius": radius, "eps": eps, "max_work_pixels": max_work_pixels, "backend": backend, "reference": ref_mean, "variants": rows,
             "problems": problems, "_example": example}
 

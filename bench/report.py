@@ -107,11 +107,29 @@ def write_chart(rows: list[dict], path: str | Path) -> None:
     fig.savefig(str(path))
 
 
+def _text_or_none(path: Path | None) -> str | None:
+    return path.read_text() if path and path.is_file() else None
+
+
+def write_page(rows: list[dict], markdown: Path, chart: Path, command: str, quality: Path | None = None,
+               tried: Path | None = None) -> None:
+    """Write the chart PNG and the Markdown page (chart linked relative to the page); ``tried`` defaults to
+    the notes in :mod:`bench.realtime_notes`, a missing ``quality`` file leaves its section out."""
+    from .realtime_notes import TRIED_MD
+
+    write_chart(rows, chart)
+    try:
+        chart_link = str(chart.resolve().relative_to(markdown.resolve().parent))
+    except ValueError:
+        chart_link = str(chart)
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    markdown.write_text(markdown_page(rows, command, _text_or_none(quality), _text_or_none(tried) or TRIED_MD,
+                                      chart_link))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Re-render the page from saved rows: ``python -m bench.report --json IN --markdown OUT [--quality MD]``."""
     import argparse
-
-    from .realtime_notes import TRIED_MD
 
     p = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
     p.add_argument("--json", type=Path, required=True, help="rows written by python -m bench --json")
@@ -120,14 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chart", type=Path, default=Path("docs/images/bench_fps.png"), help="PNG chart to write")
     p.add_argument("--command", default="python -m bench", help="the command that measured the rows")
     args = p.parse_args(argv)
-    rows = json.loads(args.json.read_text())
-    write_chart(rows, args.chart)
-    try:
-        chart = str(args.chart.resolve().relative_to(args.markdown.resolve().parent))
-    except ValueError:
-        chart = str(args.chart)
-    quality = args.quality.read_text() if args.quality and args.quality.is_file() else None
-    args.markdown.write_text(markdown_page(rows, args.command, quality, TRIED_MD, chart))
+    write_page(json.loads(args.json.read_text()), args.markdown, args.chart, args.command, args.quality)
     return 0
 
 

@@ -69,7 +69,7 @@ def test_float_input_is_clipped_not_rescaled():
     assert to_float01(np.array([[1.5, -0.2]], np.float32)).tolist() == [[1.0, 0.0]]
 
 
-def test_uint8_colour_fast_path_matches_the_float_path_within_one_level(rng):
+def test_uint8_colour_fast_path_matches_the_float_path_within_two_levels(rng):
     from engine.color import merge_luma_uint8, split_luma_uint8, to_uint8
 
     vis = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
