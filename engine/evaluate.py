@@ -10,6 +10,8 @@ methods included) against the grayscale sources. Writes to OUT:
 * ``per_image.csv``     one row per method and pair, with the fusion time
 * ``metrics_chart.png`` one bar chart per metric, methods as bars with std error bars
 * ``montage.png``       a few pairs side by side: IR | VIS | each method
+* ``pairwise.md`` / ``pairwise.png``  with ``--reference CSV``: on how many of the nine standard metrics each
+  evaluated method is higher than every other evaluated method and every published row of the CSV
 * ``fused/METHOD/*.png`` the fused images, with ``--save-fused``
 
 Unreadable images and methods that fail (e.g. missing weights) are reported and skipped; the exit status
@@ -34,6 +36,7 @@ from .errors import FusionError
 from .fusion_engine import FusionEngine
 from .imageio import match_pairs, read_image, write_image
 from .metrics import LOWER_IS_BETTER, METRIC_NAMES, as_gray_levels, compute_all, load_gray
+from .pairwise import DEFAULT_GOAL, Means, pairwise_markdown, read_reference_csv, write_pairwise_chart
 
 DEFAULT_METHODS = "average,max,laplacian,gff,tif"
 MONTAGE_TILE = (240, 180)  # (width, height) of one montage cell, small enough to keep the PNG < 1 MB
@@ -271,6 +274,26 @@ def write_montage(result: EvaluationResult, path: Path) -> None:
     buf.tofile(str(path))
 
 
+def method_means(result: EvaluationResult) -> Means:
+    """method -> metric -> mean over the evaluated pairs."""
+    return {m: {k: v[0] for k, v in summarise(result.scores[m]).items()} for m in result.methods}
+
+
+def write_pairwise(result: EvaluationResult, reference: Means, out: str | Path, candidates: list[str] | None = None,
+                   goal: int = DEFAULT_GOAL) -> str:
+    """Write ``pairwise.md`` and ``pairwise.png``: rows are ``candidates`` (default: every evaluated method),
+    columns every evaluated method and every reference row. Returns the Markdown table."""
+    means = method_means(result)
+    rows = {m: means[m] for m in (candidates or result.methods) if m in means}
+    opponents = {**means, **reference}
+    table = pairwise_markdown(rows, opponents, goal)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pairwise.md").write_text(table)
+    write_pairwise_chart(rows, opponents, out / "pairwise.png", goal)
+    return table
+
+
 def write_reports(result: EvaluationResult, out: str | Path) -> Path:
     """Write table.md, per_image.csv, metrics_chart.png and montage.png into ``out``; return the folder."""
     out = Path(out)
@@ -292,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
     parser.add_argument("--save-fused", action="store_true", help="also write OUT/fused/METHOD/NAME.png")
     parser.add_argument("--montage-pairs", type=int, default=3, help="pairs shown in montage.png (default 3)")
+    parser.add_argument("--reference", default=None,
+                        help="CSV of published figures (method,EN,SD,...; e.g. ../shared/data/reference/tno_peers.csv): "
+                             "also write pairwise.md/png, on how many of the nine metrics each method is higher")
+    parser.add_argument("--candidates", default=None,
+                        help="comma-separated rows of the pairwise table (default: every evaluated method)")
     return parser
 
 
@@ -305,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --limit must be at least 1", file=sys.stderr)
         return 2
     try:
+        reference = read_reference_csv(args.reference) if args.reference else {}
         result = evaluate(args.data, methods, args.out, args.limit, args.save_fused, args.montage_pairs)
     except FusionError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -316,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = write_reports(result, args.out)
     print(markdown_table(result))
+    if args.reference:
+        candidates = [c.strip() for c in args.candidates.split(",")] if args.candidates else None
+        print(write_pairwise(result, reference, out, candidates))
     print(f"{result.evaluated} fusions of {len(result.pairs)} pairs by {len(result.methods)} methods; "
           f"reports in {out}" + (f"; {len(result.problems)} problem(s) reported above" if result.problems else ""))
     return 0
