@@ -1,4 +1,5 @@
-"""`StereoCapture`: one capture thread per source, pairing by timestamp, reconnecting lost cameras.
+"""`StereoCapture`: one capture thread per source, pairing by timestamp, reconnecting lost cameras
+(and `LockstepCapture`, the thread-free pair source of tests and benchmarks).
 
 The pipeline pulls pairs with ``get_pair(timeout)``. Two modes:
 
@@ -266,3 +267,43 @@ class StereoCapture:
             state.bad_shape += 1
             return False
         return True
+
+
+class LockstepCapture:
+    """The simplest :class:`PairSource`: frame i of each source makes pair i, read on the caller's thread.
+
+    Deterministic and thread-free, so it suits tests, benchmarks and sources that share one clock (the
+    built-in demo). It does not pair by timestamp, drop stale frames or reconnect: live cameras need
+    ``app.capture.StereoCapture``, which the application uses whenever it is installed.
+    """
+
+    def __init__(self, ir_source, rgb_source) -> None:
+        self.ir_source, self.rgb_source = ir_source, rgb_source
+        self._ended = False
+        self.paired = 0
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    @property
+    def stats(self) -> PairStats:
+        return PairStats(paired=self.paired)
+
+    def start(self) -> None:
+        self.ir_source.open()
+        self.rgb_source.open()
+
+    def stop(self) -> None:
+        self.ir_source.close()
+        self.rgb_source.close()
+
+    def get_pair(self, timeout: float | None = None):
+        if self._ended:
+            return None
+        ir, rgb = self.ir_source.read(), self.rgb_source.read()
+        if ir is None or rgb is None:
+            self._ended = True
+            return None
+        self.paired += 1
+        return FramePair(ir, rgb)

@@ -14,7 +14,8 @@ from tqdm import tqdm
 
 from .config import AppConfig
 from .errors import AppError
-from .pipeline import FusedFrame, FusionPipeline, create_capture, pipeline_from_config
+from .assembly import create_capture, pipeline_from_config
+from .pipeline import FusedFrame, FusionPipeline
 from .recorder import SegmentedRecorder, format_bytes
 
 

@@ -36,7 +36,6 @@ from engine import FusionEngine, FusionError
 
 from .annotate import draw_detections
 from .errors import AppError
-from .pairer import FramePair, PairStats
 
 log = logging.getLogger(__name__)
 
@@ -224,11 +223,11 @@ class FusionPipeline:
             ir, rgb = open_demo_pair(1280, 720, frames=None, realtime=False)
             summary = FusionPipeline.from_sources(ir, rgb, PipelineOptions(method="gff"), lockstep=True).run(100)
         """
+        from .capture import LockstepCapture, StereoCapture
+
         if lockstep:
             capture = LockstepCapture(ir_source, rgb_source)
         else:
-            from .capture import StereoCapture
-
             capture = StereoCapture(ir_source, rgb_source, tolerance_s=tolerance_s)
         return cls(capture, options, **kwargs)
 
@@ -602,146 +601,15 @@ class FusionPipeline:
         self.stats.record(timings, result.latency_ms)
 
 
-class LockstepCapture:
-    """The simplest :class:`PairSource`: frame i of each source makes pair i, read on the caller's thread.
-
-    Deterministic and thread-free, so it suits tests, benchmarks and sources that share one clock (the
-    built-in demo). It does not pair by timestamp, drop stale frames or reconnect: live cameras need
-    ``app.capture.StereoCapture``, which the application uses whenever it is installed.
-    """
-
-    def __init__(self, ir_source, rgb_source) -> None:
-        self.ir_source, self.rgb_source = ir_source, rgb_source
-        self._ended = False
-        self.paired = 0
-
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
-    @property
-    def stats(self) -> PairStats:
-        return PairStats(paired=self.paired)
-
-    def start(self) -> None:
-        self.ir_source.open()
-        self.rgb_source.open()
-
-    def stop(self) -> None:
-        self.ir_source.close()
-        self.rgb_source.close()
-
-    def get_pair(self, timeout: float | None = None):
-        if self._ended:
-            return None
-        ir, rgb = self.ir_source.read(), self.rgb_source.read()
-        if ir is None or rgb is None:
-            self._ended = True
-            return None
-        self.paired += 1
-        return FramePair(ir, rgb)
+# Names that lived here before assembly moved to app.assembly (and LockstepCapture to app.capture).
+_MOVED = {"LockstepCapture": "app.capture", "create_capture": "app.assembly", "create_gain": "app.assembly",
+          "create_registrar": "app.assembly", "create_detector": "app.assembly",
+          "pipeline_from_config": "app.assembly"}
 
 
-# ----- construction from the application config -----------------------------------------------------------
-def create_capture(cfg, replay: str | None = None, on_status: Callable[[str], None] | None = None,
-                   demo_frames: int | None = None) -> PairSource:
-    """The pair source the config asks for: a replayed session, the built-in demo, or two real sources.
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-    Args:
-        cfg: :class:`app.config.AppConfig`.
-        replay: a session folder recorded with ``--record-session`` (overrides ``cfg.sources``).
-        demo_frames: end the demo after this many frames (None = endless).
-    """
-    from pathlib import Path
-
-    if replay is not None:
-        if not Path(replay).is_dir():
-            raise AppError(f"replay session folder not found: {replay}")
-        try:
-            from .session import SessionReplay
-        except ModuleNotFoundError:
-            raise AppError("replay needs app.session (SessionReplay), which is not installed") from None
-
-        return SessionReplay(replay, speed=1.0 if cfg.sources.realtime else 0.0, loop=False)
-    try:
-        from .capture import StereoCapture
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.capture":
-            raise
-        StereoCapture = None
-
-    src = cfg.sources
-    if src.ir == "demo":
-        from .demo import open_demo_pair
-
-        d = src.demo
-        ir_source, rgb_source = open_demo_pair(d.width, d.height, d.fps, d.seed, frames=demo_frames,
-                                               realtime=src.realtime, raw16=d.thermal_16bit)
-        if StereoCapture is None:
-            log.warning("app.capture is not installed: the demo runs on the lockstep capture")
-            return LockstepCapture(ir_source, rgb_source)
-    else:
-        if StereoCapture is None:
-            raise AppError("app.capture (StereoCapture) is not installed: only the built-in demo can run")
-        from .sources import open_source
-
-        ir_source, rgb_source = open_source(src.ir), open_source(src.rgb)
-    return StereoCapture(ir_source, rgb_source, tolerance_s=src.tolerance_ms / 1000.0, reconnect=src.reconnect,
-                         on_status=on_status, realtime=src.realtime)
-
-
-def create_gain(cfg):
-    """``app.gain.GainControl`` from ``cfg.gain``."""
-    from .gain import GainControl
-
-    g = cfg.gain
-    try:
-        return GainControl(mode=g.mode, low=g.low, high=g.high, clahe=g.clahe, auto=g.auto)
-    except (ValueError, TypeError) as exc:
-        from .errors import ConfigError
-
-        raise ConfigError(f"gain: {exc}") from None
-
-
-def create_registrar(cfg):
-    """A ``calibration.Registrar`` for ``cfg.calibration``, or None (thermal is then resized)."""
-    if not cfg.calibration:
-        return None
-    try:
-        from calibration.calibration_file import load_calibration
-        from calibration.registrar import Registrar
-    except ImportError as exc:
-        raise AppError(f"a calibration file was given but the calibration package cannot load it: {exc}") from None
-    try:
-        return Registrar(load_calibration(cfg.calibration))
-    except AppError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a bad calibration file is a user error: name it
-        message = str(exc)
-        raise AppError(message if str(cfg.calibration) in message else f"calibration file {cfg.calibration}: {message}") from None
-
-
-def create_detector(cfg):
-    """A :class:`app.detector.YoloV5Detector` for ``cfg.detector``, or None when no model is configured."""
-    d = cfg.detector
-    if not d.model:
-        return None
-    from .detector import YoloV5Detector
-
-    return YoloV5Detector(d.model, names_path=d.names, conf_threshold=d.threshold, iou_threshold=d.iou,
-                          classes=d.classes or None)
-
-
-def pipeline_from_config(cfg, capture: PairSource, on_status: Callable[[str], None] | None = None,
-                         detector_async: bool = True) -> FusionPipeline:
-    """A :class:`FusionPipeline` wired as ``cfg`` says (method + fallbacks, gain, registration, detector)."""
-    options = PipelineOptions(method=cfg.fusion.method, fallbacks=tuple(cfg.fusion.fallbacks),
-                              backend=cfg.fusion.backend, weights=cfg.fusion.weights, palette=cfg.fusion.palette, show_detections=cfg.detector.enabled,
-                              detector_async=detector_async)
-    pipeline = FusionPipeline(capture, options, gain=create_gain(cfg), registrar=create_registrar(cfg),
-                              detector=create_detector(cfg), on_status=on_status)
-    if cfg.calibration is None:
-        pipeline.status("no calibration file: thermal will be resized to the colour image, not registered")
-    if pipeline.detector is None:
-        pipeline.status("no detector model configured (set detector.model or --detector MODEL.onnx)")
-    return pipeline
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """End-to-end speed of fusion methods through the application's pipeline on the demo sources.
 
 Every measurement is one *segment*: a fresh :class:`app.pipeline.FusionPipeline` (the one the viewer and the
-headless app use) on :class:`app.pipeline.LockstepCapture` over the procedural demo thermal/RGB sources at
+headless app use) on :class:`app.capture.LockstepCapture` over the procedural demo thermal/RGB sources at
 one resolution, with the detector inline (deterministic). The first ``warmup`` frames (method build, ONNX
 export or cache load, first-touch allocations) are not counted. Segments of all methods and resolutions
 are interleaved and repeated; the figures are medians over the repeats. Peak memory is measured in a
@@ -22,7 +22,8 @@ from typing import Callable
 import numpy as np
 
 from app.demo import open_demo_pair
-from app.pipeline import STAGES, FusedFrame, FusionPipeline, LockstepCapture, PipelineOptions
+from app.capture import LockstepCapture
+from app.pipeline import STAGES, FusedFrame, FusionPipeline, PipelineOptions
 
 from .noop import NOOP, ensure_registered
 

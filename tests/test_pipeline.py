@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from app.demo import DemoRgbSource, DemoScene, DemoThermalSource, open_demo_pair
-from app.pipeline import STAGES, FusedFrame, FusionPipeline, LockstepCapture, PipelineOptions
+from app.capture import LockstepCapture
+from app.pipeline import STAGES, FusedFrame, FusionPipeline, PipelineOptions
 from app.recorder import SegmentedRecorder
 
 
@@ -126,7 +127,7 @@ def test_thermal_of_another_size_is_resized_and_said_once():
 def test_calibration_file_registers_thermal_onto_the_colour_grid(tmp_path):
     calibration_file = pytest.importorskip("calibration.calibration_file")
     from app.config import apply_overrides, AppConfig
-    from app.pipeline import create_registrar
+    from app.assembly import create_registrar
 
     # Thermal 80x60 -> colour 160x120: scale 2 and shift 6 px right.
     h = np.array([[2.0, 0, 6.0], [0, 2.0, 0], [0, 0, 1.0]])
@@ -150,7 +151,7 @@ def test_bad_calibration_file_is_a_clear_error(tmp_path):
     pytest.importorskip("calibration.calibration_file")
     from app.config import apply_overrides, AppConfig
     from app.errors import AppError
-    from app.pipeline import create_registrar
+    from app.assembly import create_registrar
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nhomography: [1, 2]\n")

@@ -133,7 +133,7 @@ def test_end_of_stream_reaches_the_status_bar(qapp, tmp_path):
 def test_replay_controls_drive_a_replayed_session(qapp, tmp_path):
     session = pytest.importorskip("app.session")
     from app.demo import open_demo_pair
-    from app.pipeline import LockstepCapture
+    from app.capture import LockstepCapture
 
     ir, rgb = open_demo_pair(96, 72, frames=12, realtime=False)
     capture = LockstepCapture(ir, rgb)

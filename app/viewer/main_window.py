@@ -26,7 +26,8 @@ from engine import available_methods
 from ..config import AppConfig
 from ..errors import AppError, RecordingError
 from ..headless import SessionSink
-from ..pipeline import PALETTE_METHODS, FusionPipeline, create_capture, pipeline_from_config
+from ..assembly import create_capture, pipeline_from_config
+from ..pipeline import PALETTE_METHODS, FusionPipeline
 from ..recorder import SegmentedRecorder, format_bytes
 from .bridge import PipelineBridge
 from .images import ImageView
