@@ -81,7 +81,8 @@ class DetectorConfig:
 
 @dataclass
 class RecordingConfig:
-    path: str | None = _opt(None, doc="fused video file, e.g. out/night.mp4 (segments OUT_000.mp4, ...)")
+    path: str | None = _opt(None, doc="fused video, .mp4 (fragmented), .mkv or .ts, e.g. out/night.mp4 "
+                                      "(segments OUT_000.mp4, ...; never overwritten)")
     session_dir: str | None = _opt(None, doc="also keep the raw synchronised pair here for exact replay")
     segment_seconds: float = _opt(60.0, range=(1.0, 86400.0))
     codec: str = _opt("auto", choices=("auto", "h264", "mp4v", "mjpg"))

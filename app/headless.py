@@ -8,55 +8,17 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
 
-from .config import AppConfig
-from .errors import AppError
 from .assembly import create_capture, pipeline_from_config
-from .pipeline import FusedFrame, FusionPipeline
-from .recorder import SegmentedRecorder, format_bytes
+from .config import AppConfig
+from .pipeline import FusionPipeline
+from .recording import recording_sinks
 
 
-def recording_sinks(cfg: AppConfig, on_status: Callable[[str], None]) -> tuple[list, list[Callable[[], None]]]:
-    """Sinks for ``cfg.recording`` (fused video and/or raw session) and the functions that close them."""
-    sinks, closers = [], []
-    if cfg.recording.path:
-        recorder = SegmentedRecorder(cfg.recording.path, fps=cfg.recording.fps,
-                                     segment_seconds=cfg.recording.segment_seconds, codec=cfg.recording.codec,
-                                     on_status=on_status)
-        sinks.append(lambda result: recorder.write(result.annotated, result.timestamp))
-        closers.append(recorder.close)
-        sinks[-1].recorder = recorder  # type: ignore[attr-defined]  # the summary reports its segments
-    if cfg.recording.session_dir:
-        sinks.append(SessionSink(cfg))
-        closers.append(sinks[-1].close)
-    return sinks, closers
-
-
-class SessionSink:
-    """Write each processed raw pair into a replayable session folder (``app.session.SessionWriter``)."""
-
-    def __init__(self, cfg: AppConfig) -> None:
-        try:
-            from .session import SessionWriter
-        except ModuleNotFoundError:
-            raise AppError("raw session recording needs app.session (SessionWriter), which is not installed") from None
-        self.writer = SessionWriter(cfg.recording.session_dir, ir_description=cfg.sources.ir,
-                                    rgb_description=cfg.sources.rgb, calibration=cfg.calibration)
-        self.pairs = 0
-
-    def __call__(self, result: FusedFrame) -> None:
-        if result.pair is not None:
-            self.writer.write_pair(result.pair)
-            self.pairs += 1
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-def format_summary(summary: dict, recorders: list[SegmentedRecorder]) -> str:
+def format_summary(summary: dict, recording_lines: list[str]) -> str:
     """Human-readable end-of-run summary."""
     pairing = summary.get("pairing") or {}
     lines = [
@@ -66,11 +28,7 @@ def format_summary(summary: dict, recorders: list[SegmentedRecorder]) -> str:
     ]
     if pairing:
         lines.append("pairs: " + ", ".join(f"{k} {v}" for k, v in pairing.items()))
-    for rec in recorders:
-        segs = rec.finished_segments
-        lines.append(f"recorded {rec.frames_written} frames ({rec.codec}) in {len(segs)} segment(s), "
-                     f"{format_bytes(rec.bytes_written)}: " + ", ".join(str(s) for s in segs))
-    return "\n".join(lines)
+    return "\n".join(lines + recording_lines)
 
 
 def run_headless(cfg: AppConfig, frames: int | None = None, replay: str | None = None,
@@ -81,10 +39,9 @@ def run_headless(cfg: AppConfig, frames: int | None = None, replay: str | None =
 
     capture = create_capture(cfg, replay=replay, on_status=say)
     pipeline: FusionPipeline = pipeline_from_config(cfg, capture, on_status=say)
-    sinks, closers = recording_sinks(cfg, say)
+    sinks = recording_sinks(cfg, say)
     for sink in sinks:
         pipeline.add_sink(sink)
-    recorders = [s.recorder for s in sinks if hasattr(s, "recorder")]
 
     bar = tqdm(total=frames, unit="frame", desc="fusing", file=out, dynamic_ncols=True)
     last_frames = 0
@@ -101,8 +58,8 @@ def run_headless(cfg: AppConfig, frames: int | None = None, replay: str | None =
         summary = pipeline.run(max_frames=frames, timeout_s=timeout_s, progress=progress)
     finally:
         bar.close()
-        for close in closers:
-            close()  # finalise the current segment even after Ctrl-C or an error
+        # Finish the queued frames and finalise the segment, even after Ctrl-C or an error.
+        recording_lines = [sink.close() for sink in sinks]
     summary["wall_s"] = round(time.monotonic() - started, 2)
-    print(format_summary(summary, recorders), file=out)
+    print(format_summary(summary, recording_lines), file=out)
     return summary

@@ -112,8 +112,11 @@ class SessionWriter:
             self._csv.flush()
             self.count += 1
 
-    def close(self) -> None:
-        """Finish the session: close the CSV and mark session.yaml complete with the frame count."""
+    def close(self, dropped: int = 0) -> None:
+        """Finish the session: close the CSV and mark session.yaml complete with the frame count.
+
+        ``dropped``: pairs the recording thread could not keep up with (recorded in session.yaml).
+        """
         with self._lock:
             if self._closed:
                 return
@@ -121,6 +124,7 @@ class SessionWriter:
             self._csv.close()
             self._meta["complete"] = True
             self._meta["frames"] = self.count
+            self._meta["dropped_while_recording"] = int(dropped)
             _write_yaml_atomic(self.folder / "session.yaml", self._meta)
 
     def __enter__(self) -> "SessionWriter":

@@ -24,11 +24,11 @@ from PyQt6.QtWidgets import (
 from engine import available_methods
 
 from ..config import AppConfig
-from ..errors import AppError, RecordingError
-from ..headless import SessionSink
+from ..errors import AppError
 from ..assembly import create_capture, pipeline_from_config
 from ..pipeline import PALETTE_METHODS, FusionPipeline
 from ..recorder import SegmentedRecorder, format_bytes
+from ..recording import SessionSink, VideoSink
 from .bridge import PipelineBridge
 from .images import ImageView
 
@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.frames_shown = 0
         self.latest = None
         self.recorder: SegmentedRecorder | None = None
+        self.video_sink: VideoSink | None = None
         self.session_sink: SessionSink | None = None
         self.closed_cleanly = False
         self._ended_reported = False
@@ -338,7 +339,8 @@ class MainWindow(QMainWindow):
                 self.record_button.setChecked(False)
                 self.record_button.blockSignals(False)
                 return
-            self.pipeline.add_sink(self._record_sink)
+            self.video_sink = VideoSink(self.recorder, self.bridge.post_status)  # encodes on its own thread
+            self.pipeline.add_sink(self.video_sink)
             message = f"recording to {self.recorder.segment_path(0)} ({self.recorder.codec})"
             if self.cfg.recording.session_dir:
                 self._start_session_recording()
@@ -354,25 +356,18 @@ class MainWindow(QMainWindow):
         cfg = copy.deepcopy(self.cfg)
         cfg.recording.session_dir = str(folder)
         try:
-            self.session_sink = SessionSink(cfg)
+            self.session_sink = SessionSink(cfg, self.bridge.post_status)
         except AppError as exc:
             self.session_sink = None
             self.show_status(f"cannot record the raw session: {exc}")
             return
         self.pipeline.add_sink(self.session_sink)
 
-    def _record_sink(self, result) -> None:
-        recorder = self.recorder
-        if recorder is not None:
-            try:
-                recorder.write(result.annotated, result.timestamp)
-            except RecordingError:
-                if self.recorder is recorder:  # a real failure, not a frame racing the stop button
-                    raise
-
     def stop_recording(self) -> None:
-        self.pipeline.remove_sink(self._record_sink)
-        recorder, self.recorder = self.recorder, None
+        video, self.video_sink = self.video_sink, None
+        if video is not None:
+            self.pipeline.remove_sink(video)
+        self.recorder = None
         self.record_button.blockSignals(True)
         self.record_button.setChecked(False)
         self.record_button.blockSignals(False)
@@ -380,12 +375,10 @@ class MainWindow(QMainWindow):
         session, self.session_sink = self.session_sink, None
         if session is not None:
             self.pipeline.remove_sink(session)
-            session.close()
-        if recorder is not None:
+            self.show_status(session.close())
+        if video is not None:
             try:
-                segments = recorder.close()
-                self.show_status(f"recording saved: {', '.join(str(s) for s in segments)} "
-                                 f"({format_bytes(recorder.bytes_written)})")
+                self.show_status(video.close())  # "recorded N frames ... in K segment(s) ..."
             except AppError as exc:
                 self.show_status(str(exc))
 
