@@ -67,6 +67,8 @@ def config_from_args(args):
         "recording.path": args.record,
         "recording.session_dir": args.record_session,
         "sources.realtime": False if args.fast else None,
+        # A method named on the command line is built as asked, or the run stops: it never falls back.
+        "fusion.fallbacks": [] if args.method else None,
     }
     return apply_overrides(cfg, overrides)
 
@@ -93,8 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     check_args(parser, args)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # OpenCV's own warnings (one per unreadable frame) would bury the app's messages
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
     from app.errors import AppError
+    from calibration.errors import CalibrationError
     from engine import FusionError, available_methods
 
     try:
@@ -110,11 +117,16 @@ def main(argv: list[str] | None = None) -> int:
 
             run_headless(cfg, frames=args.frames, replay=args.replay)
             return 0
+        from app.display_check import display_problem
+
+        problem = display_problem()
+        if problem is not None:  # before Qt, which would abort the process with exit 134
+            raise AppError(problem)
         from app.viewer import run_viewer
 
         return run_viewer(cfg, replay=args.replay, frames=args.frames, screenshot=args.screenshot,
                           record=bool(args.record or args.record_session))
-    except (AppError, FusionError) as exc:
+    except (AppError, FusionError, CalibrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from typing import Callable
 
 from .capture import StereoCapture
 from .errors import AppError, ConfigError
-from .pipeline import FusionPipeline, PairSource, PipelineOptions
+from .pipeline import FusionPipeline, PairSource, PipelineOptions, first_line
 
 def create_capture(cfg, replay: str | None = None, on_status: Callable[[str], None] | None = None,
                    demo_frames: int | None = None) -> PairSource:
@@ -69,12 +69,32 @@ def create_registrar(cfg):
     except ImportError as exc:
         raise AppError(f"a calibration file was given but the calibration package cannot load it: {exc}") from None
     try:
-        return Registrar(load_calibration(cfg.calibration))
+        return CheckedRegistrar(Registrar(load_calibration(cfg.calibration)), cfg.calibration)
     except AppError:
         raise
     except Exception as exc:  # noqa: BLE001 - a bad calibration file is a user error: name it
-        message = str(exc)
+        message = first_line(exc)
         raise AppError(message if str(cfg.calibration) in message else f"calibration file {cfg.calibration}: {message}") from None
+
+
+class CheckedRegistrar:
+    """A ``calibration.Registrar`` whose refusals (frames of another size than the calibration was made for)
+    stop the run as user errors naming the file, instead of internal errors with a traceback."""
+
+    def __init__(self, registrar, path) -> None:
+        self.registrar, self.path = registrar, path
+
+    def __getattr__(self, name: str):
+        return getattr(self.registrar, name)
+
+    def register(self, ir, rgb):
+        """(H, W) thermal and (H, W, 3) colour -> both on one grid (see ``calibration.Registrar``)."""
+        from calibration.errors import CalibrationError
+
+        try:
+            return self.registrar.register(ir, rgb)
+        except CalibrationError as exc:
+            raise AppError(f"calibration file {self.path}: {first_line(exc)}") from None
 
 
 def create_detector(cfg):
@@ -88,12 +108,35 @@ def create_detector(cfg):
                           classes=d.classes or None)
 
 
+def method_and_fallbacks(cfg) -> tuple[str, tuple[str, ...]]:
+    """The fusion method to build and what may replace it.
+
+    Only the default method falls back (``fusion.fallbacks``, said in one status line): a method or a
+    weights file the user chose (flag or config) is built as asked, or the run stops with the reason.
+    Unknown names are configuration errors.
+    """
+    from engine import available_methods
+
+    from .config import FusionConfig
+
+    available = available_methods()
+    named = [("fusion.method", cfg.fusion.method)] + [("fusion.fallbacks", name) for name in cfg.fusion.fallbacks]
+    for key, name in named:
+        if name not in available:
+            raise ConfigError(f"{key}: unknown fusion method {name!r}; available: {', '.join(available)}")
+    if cfg.fusion.method != FusionConfig().method or cfg.fusion.weights:
+        return cfg.fusion.method, ()
+    return cfg.fusion.method, tuple(cfg.fusion.fallbacks)
+
+
 def pipeline_from_config(cfg, capture: PairSource, on_status: Callable[[str], None] | None = None,
                          detector_async: bool = True) -> FusionPipeline:
     """A :class:`FusionPipeline` wired as ``cfg`` says (method + fallbacks, gain, registration, detector)."""
-    options = PipelineOptions(method=cfg.fusion.method, fallbacks=tuple(cfg.fusion.fallbacks),
+    method, fallbacks = method_and_fallbacks(cfg)
+    options = PipelineOptions(method=method, fallbacks=fallbacks,
                               backend=cfg.fusion.backend, weights=cfg.fusion.weights, palette=cfg.fusion.palette,
-                              show_detections=cfg.detector.enabled, detector_async=detector_async)
+                              show_detections=cfg.detector.enabled, detector_async=detector_async,
+                              entities=tuple(cfg.fusion.entities))
     pipeline = FusionPipeline(capture, options, gain=create_gain(cfg), registrar=create_registrar(cfg),
                               detector=create_detector(cfg), on_status=on_status)
     if cfg.calibration is None:

@@ -33,12 +33,12 @@ _END = object()  # queue sentinel: the stream has ended
 
 
 class _StreamState:
-    """What one capture thread shares with the rest: end flag, shape of its first frame, skipped count."""
+    """What one capture thread shares with the rest: end flag, shape of its first frame, problems reported."""
 
     def __init__(self) -> None:
         self.ended = threading.Event()
         self.shape: tuple | None = None
-        self.bad_shape = 0
+        self.reported: set[str] = set()  # kinds of skipped frames already said once
 
 
 class StereoCapture:
@@ -141,10 +141,11 @@ class StereoCapture:
 
     @property
     def ended(self) -> bool:
-        """True when the streams have ended (end of file, or a source that failed for good) and no pair is left."""
+        """True when a stream has ended (end of file, or a source that failed for good) and no pair is left:
+        without its partner the other stream cannot make pairs any more, so the run ends at once."""
         if self.realtime:
-            both_done = all(s.ended.is_set() for s in self._state.values())
-            return both_done and not self._pairer.has_pair
+            one_done = any(s.ended.is_set() for s in self._state.values())
+            return one_done and not self._pairer.has_pair
         return self._sequential.finished
 
     @property
@@ -154,10 +155,28 @@ class StereoCapture:
         else:
             with self._consumer_lock:
                 stats = replace(self._sequential.stats)
-        stats.corrupt = sum(int(getattr(src, "corrupt", 0)) for src in self.sources.values()) + sum(
-            s.bad_shape for s in self._state.values())
+        stats.corrupt = sum(count for problems in self.frame_problems.values() for count in problems.values())
         stats.reconnects = self._reconnects
         return stats
+
+    @property
+    def frame_problems(self) -> dict[str, dict[str, int]]:
+        """Frames skipped so far, by stream label and kind: ``{"thermal": {"corrupt": 3, "missing": 1}}``."""
+        out = {}
+        for stream, source in self.sources.items():
+            problems = {kind: count for kind, (count, _) in source.problems.items()}
+            if problems:
+                out[STREAM_LABELS[stream]] = problems
+        return out
+
+    def _report_new_problems(self, stream: str) -> None:
+        """Say once per kind that frames are being skipped; the counts come in the end-of-run summary."""
+        state = self._state[stream]
+        for kind, (_, example) in self.sources[stream].problems.items():
+            if kind not in state.reported:
+                state.reported.add(kind)
+                self._status(f"{STREAM_LABELS[stream]}: skipped a {kind} frame ({example}); "
+                             f"further {kind} frames are counted and reported at the end")
 
     # ----- capture threads -------------------------------------------------------------------------------
     def _status(self, message: str) -> None:
@@ -238,7 +257,12 @@ class StereoCapture:
                     break
                 if frame is None:
                     break
-                if not self._valid(state, frame.image):
+                problem = self._check(state, frame.image)
+                if problem is not None:
+                    source.note_problem(problem, f"frame {frame.index}")
+                if len(source.problems) != len(state.reported):
+                    self._report_new_problems(stream)
+                if problem is not None:
                     continue
                 if pace:
                     if first_stamp is None:
@@ -251,22 +275,20 @@ class StereoCapture:
             log.exception("capture thread %s crashed", stream)
             self._status(f"{STREAM_LABELS[stream]} capture stopped: {exc}")
         finally:
+            self._report_new_problems(stream)
             self._end_stream(stream)
 
     @staticmethod
-    def _valid(state: _StreamState, image) -> bool:
-        """A frame whose shape/dtype differs from the stream's first frame is corrupt: skip and count it."""
+    def _check(state: _StreamState, image) -> str | None:
+        """Why a frame must be skipped ("empty", "wrong size": shape/dtype differ from the stream's first
+        frame), or None when it is good."""
         if not isinstance(image, np.ndarray) or image.size == 0:
-            state.bad_shape += 1
-            return False
+            return "empty"
         signature = (image.shape, image.dtype)
         if state.shape is None:
             state.shape = signature
-            return True
-        if signature != state.shape:
-            state.bad_shape += 1
-            return False
-        return True
+            return None
+        return "wrong size" if signature != state.shape else None
 
 
 class LockstepCapture:

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from .assembly import create_capture, pipeline_from_config
 from .config import AppConfig
+from .errors import AppError
 from .pipeline import FusionPipeline
 from .recording import recording_sinks
 
@@ -28,6 +29,10 @@ def format_summary(summary: dict, recording_lines: list[str]) -> str:
     ]
     if pairing:
         lines.append("pairs: " + ", ".join(f"{k} {v}" for k, v in pairing.items()))
+    skipped = summary.get("skipped") or {}
+    if skipped:
+        lines.append("skipped frames: " + "; ".join(
+            f"{stream} " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()) for stream, kinds in skipped.items()))
     return "\n".join(lines + recording_lines)
 
 
@@ -39,7 +44,12 @@ def run_headless(cfg: AppConfig, frames: int | None = None, replay: str | None =
 
     capture = create_capture(cfg, replay=replay, on_status=say)
     pipeline: FusionPipeline = pipeline_from_config(cfg, capture, on_status=say)
-    sinks = recording_sinks(cfg, say)
+    try:
+        pipeline.prepare()  # a method that cannot be built stops here, before any recording starts
+        sinks = recording_sinks(cfg, say)
+    except AppError:
+        pipeline.stop()
+        raise
     for sink in sinks:
         pipeline.add_sink(sink)
 
@@ -62,4 +72,16 @@ def run_headless(cfg: AppConfig, frames: int | None = None, replay: str | None =
         recording_lines = [sink.close() for sink in sinks]
     summary["wall_s"] = round(time.monotonic() - started, 2)
     print(format_summary(summary, recording_lines), file=out)
+    if summary["frames"] == 0 and "interrupted (Ctrl-C)" not in pipeline.status_messages:
+        raise AppError(nothing_fused_reason(summary))
     return summary
+
+
+def nothing_fused_reason(summary: dict) -> str:
+    """One line on why a run produced no frame (the summary above it has the details)."""
+    pairing, skipped = summary.get("pairing") or {}, summary.get("skipped") or {}
+    reasons = [f"{stream}: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()) + " frames skipped"
+               for stream, kinds in skipped.items()]
+    if pairing.get("unmatched"):
+        reasons.append(f"{pairing['unmatched']} frames found no partner within the pairing tolerance")
+    return "no frame was fused" + (f" ({'; '.join(reasons)})" if reasons else " (a source delivered nothing)")

@@ -43,6 +43,16 @@ STAGES = ("read", "gain", "register", "fuse", "detect", "draw", "sinks")
 PALETTE_METHODS = ("white_hot", "black_hot", "ironbow", "rainbow")
 PALETTED_METHODS = ("alpha_blend", "msx")  # display modes that take a ``palette`` option
 NETWORK_METHODS = ("m2pn", "m2pn_rt")  # methods that take ``backend`` and ``weights`` options
+ENTITY_METHODS = ("egmt", "egmt_rt")  # methods guided by entity names (detector, else ``entities``, else all known)
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's message on one line (unpickling and ONNX errors run to many lines, torch's to a
+    paragraph: a long line is cut after its first sentence)."""
+    lines = str(exc).strip().splitlines()
+    line = lines[0] if lines else type(exc).__name__
+    end = line.find(". ")
+    return line[: end + 1] if len(line) > limit and end > 0 else line
 
 
 class PairSource(Protocol):
@@ -111,6 +121,7 @@ class PipelineOptions:
     show_detections: bool = True
     detector_async: bool = True
     get_timeout_s: float = 0.1
+    entities: tuple[str, ...] = ()  # EGMT entity names used while detection is off; empty = all the model knows
 
 
 class PipelineStats:
@@ -275,6 +286,8 @@ class FusionPipeline:
         opts = dict(options)
         if name in PALETTED_METHODS:
             opts.setdefault("palette", self.options.palette)
+        if name in ENTITY_METHODS and self.options.entities:
+            opts.setdefault("entities", list(self.options.entities))
         if name in NETWORK_METHODS:
             opts.setdefault("backend", self.options.backend)
             if self.options.weights:
@@ -286,6 +299,9 @@ class FusionPipeline:
         """``m2pn_rt on cpu (onnxruntime, fp32)`` for network methods (plus why, when an explicitly requested
         backend fell back), else the method name."""
         backend = getattr(engine.method, "backend", None)
+        entities = getattr(engine.method, "entity_status", None)  # EGMT: which entities guide it
+        if entities:
+            return f"{engine.name}; {entities}"
         if not isinstance(backend, str):
             return engine.name
         text = f"{engine.name} on {backend}"
@@ -303,13 +319,22 @@ class FusionPipeline:
             try:
                 engine = FusionEngine(name, **self._method_options(name, opts))
             except (FusionError, TypeError, ValueError, OSError) as exc:
-                failures.append(f"{name}: {exc}")
+                failures.append(f"{name}: {first_line(exc)}")
                 continue
             if failures:
                 self.status(f"fusion method {self.options.method!r} unavailable ({'; '.join(failures)}); "
                             f"using {name!r}")
             return engine
+        if len(names) == 1:  # asked for explicitly (no fallbacks): the reason is the message
+            raise AppError(f"fusion method {failures[0].replace(': ', ' cannot be built: ', 1)}")
         raise AppError("no fusion method could be built: " + "; ".join(failures))
+
+    def prepare(self) -> None:
+        """Build the fusion method now (on the caller's thread) instead of in the worker, so that a method
+        that cannot be built is an error before anything runs (headless start-up)."""
+        if self._engine is None:
+            self._engine = self.build_engine()
+            self._method_name = self._engine.name
 
     def set_method(self, name: str, **options) -> None:
         """Switch the fusion method (thread-safe); applied by the worker before its next frame."""
@@ -336,7 +361,7 @@ class FusionPipeline:
         try:
             engine = FusionEngine(name, **self._method_options(name, options))
         except (FusionError, TypeError, ValueError, OSError) as exc:
-            self.status(f"cannot switch to fusion method {name!r}: {exc}; keeping {self.method!r}")
+            self.status(f"cannot switch to fusion method {name!r}: {first_line(exc)}; keeping {self.method!r}")
             return
         old, self._engine = self._engine, engine
         self._method_name = engine.name
@@ -348,6 +373,16 @@ class FusionPipeline:
     @property
     def detections(self) -> list:
         return list(self._detections)
+
+    def _update_entities(self) -> None:
+        """EGMT methods: while detection is on, the detector's class names on the newest frames guide the
+        next fusion (the method reports a change, for the status bar); with detection off, its own default."""
+        update = getattr(self._engine.method, "set_entities", None)
+        if update is not None:
+            names = [d.label for d in self._detections] if self.detector is not None else None
+            message = update(names)
+            if message:
+                self.status(message)
 
     def set_detection_threshold(self, threshold: float) -> None:
         if self.detector is not None:
@@ -464,7 +499,7 @@ class FusionPipeline:
         return self.summary()
 
     def summary(self) -> dict:
-        """Frames, FPS, mean stage timings and the capture's pairing figures (drops)."""
+        """Frames, FPS, mean stage timings, the capture's pairing figures (drops) and skipped frames by kind."""
         capture_stats = getattr(self.capture, "stats", None)
         pairing = {}
         if capture_stats is not None:
@@ -478,16 +513,15 @@ class FusionPipeline:
             "stage_ms": {k: round(v, 2) for k, v in self.stats.mean_stage_ms().items()},
             "latency_ms": round(self.stats.latency_ms, 2),
             "pairing": pairing,
+            "skipped": getattr(self.capture, "frame_problems", {}),  # {"thermal": {"corrupt": 3}, ...}
         }
 
     # ----- the worker ------------------------------------------------------------------------------
     def _worker(self) -> None:
         try:
-            if self._engine is None:
-                self._engine = self.build_engine()
-                self._method_name = self._engine.name
-                if self._engine.name == self.options.method:  # a fallback has already said what it uses
-                    self.status(f"fusion method: {self.describe_engine(self._engine)}")
+            self.prepare()
+            if self._engine.name == self.options.method:  # a fallback has already said what it uses
+                self.status(f"fusion method: {self.describe_engine(self._engine)}")
             while not self._stop.is_set():
                 self._apply_pending_method()
                 if self.max_frames is not None and self.stats.frames >= self.max_frames:
@@ -575,6 +609,7 @@ class FusionPipeline:
                 self._detections = self.detector.detect(fused)
                 self._detect_ms = (time.perf_counter() - t0) * 1000.0
         timings["detect"] = self._detect_ms if self.detector is not None else 0.0
+        self._update_entities()
 
         t0 = time.perf_counter()
         detections = self.detections if self.detector is not None else []

@@ -1,7 +1,8 @@
 """Speed benchmark of every fusion method through the application's pipeline.
 
     python -m bench.realtime_quality --json docs/images/bench_rt_quality.json --markdown docs/images/bench_rt_quality.md
-    python -m bench --json docs/images/bench_speed.json --markdown docs/benchmarks.md --quality docs/images/bench_rt_quality.md
+    python -m bench --json docs/images/bench_speed.json --markdown docs/benchmarks.md --chart docs/images/bench_fps.png \
+        --quality docs/images/bench_rt_quality.md
     python -m bench --methods average m2pn_rt --resolutions 320x240 --frames 5 --repeats 1   # quick
 
 Writes JSON rows (device, resolution, method, backend, fps, fps_vs_noop, ms_<stage>, peak memory) and the
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=None, help="write the rows as JSON")
     p.add_argument("--markdown", type=Path, default=None, help="write the Markdown page (e.g. docs/benchmarks.md)")
     p.add_argument("--chart", type=Path, default=None,
-                   help="PNG bar chart (default: docs/images/bench_fps.png when --markdown is given)")
+                   help="PNG bar chart (default with --markdown: beside it, PAGE_fps.png; never a tracked docs image "
+                        "unless named here)")
     p.add_argument("--quality", type=Path, default=None, help="Markdown quality table to include")
     p.add_argument("--tried", type=Path, default=None,
                    help="Markdown 'what we tried' section (default: the notes in bench/realtime_notes.py)")
@@ -92,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.quality and not args.quality.is_file():
             print(f"warning: quality table {args.quality} not found; run python -m bench.realtime_quality "
                   f"--markdown {args.quality} first", file=sys.stderr)
-        write_page(rows, args.markdown, args.chart or Path("docs/images/bench_fps.png"), command, args.quality,
-                   args.tried)
+        chart = args.chart or args.markdown.with_name(f"{args.markdown.stem}_fps.png")
+        write_page(rows, args.markdown, chart, command, args.quality, args.tried)
     elif args.chart:
         write_chart(rows, args.chart)
     return 0 if all(r.get("fps") is not None for r in rows) else 1

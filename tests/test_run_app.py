@@ -99,12 +99,46 @@ def test_default_method_is_realtime_m2pn_on_the_cpu():
     assert "fusion method: m2pn_rt on cpu (" in proc.stdout
 
 
-def test_unusable_weights_fall_back_and_say_so(tmp_path):
+@pytest.mark.parametrize("method", [[], ["--method", "m2pn"]])
+def test_unusable_weights_the_user_asked_for_stop_the_run(tmp_path, method):
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a weights file")
-    proc = run_cli("--headless", "--fast", "--frames", "2", "--weights", str(bad))
-    assert proc.returncode == 0, proc.stderr
-    assert "'m2pn_rt' unavailable" in proc.stdout and "broken.pt" in proc.stdout and "using 'gff'" in proc.stdout
+    proc = run_cli("--headless", "--fast", "--frames", "2", "--weights", str(bad), *method)
+    assert proc.returncode == 2, proc.stdout
+    (line,) = proc.stderr.splitlines()  # one line, no traceback, no torch paragraph
+    assert line.startswith("error: fusion method m2pn") and "cannot be built" in line and "broken.pt" in line
+    assert "using 'gff'" not in proc.stdout
+
+
+def test_an_unknown_method_in_a_config_file_is_an_error(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("fusion:\n  method: bogus\n")
+    assert run_app.main(["--config", str(cfg), "--headless", "--frames", "1"]) == 2
+
+
+def test_only_the_default_method_falls_back_and_says_so_in_one_line(tmp_path):
+    from app.assembly import method_and_fallbacks, pipeline_from_config
+    from app.capture import LockstepCapture
+    from app.config import load_config, apply_overrides
+    from app.demo import open_demo_pair
+
+    cfg = load_config(None)
+    assert method_and_fallbacks(cfg) == ("m2pn_rt", ("gff", "average"))
+    assert method_and_fallbacks(apply_overrides(cfg, {"fusion.method": "m2pn"})) == ("m2pn", ())
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a weights file")
+    assert method_and_fallbacks(apply_overrides(cfg, {"fusion.weights": str(bad)}))[1] == ()
+    # The default method failing (here: its weights unreadable) falls back, with one status line.
+    messages = []
+    pipeline = pipeline_from_config(cfg, LockstepCapture(*open_demo_pair(64, 48, frames=2, realtime=False)),
+                                    on_status=messages.append)
+    pipeline.options.weights = str(bad)
+    pipeline.prepare()
+    assert pipeline.method == "gff"
+    (line,) = [m for m in messages if "unavailable" in m]
+    assert line.startswith("fusion method 'm2pn_rt' unavailable (m2pn_rt: ") and line.endswith("using 'gff'")
+    assert "\n" not in line and len(line) < 400
+    pipeline.stop()
 
 
 @pytest.mark.skipif(torch_cuda_available(), reason="a CUDA device is present, so the cuda backend does not fall back")

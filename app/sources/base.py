@@ -53,6 +53,18 @@ class FrameSource(ABC):
     def close(self) -> None:
         """Release the device or file. Safe to call twice."""
 
+    def note_problem(self, kind: str, where: str) -> None:
+        """Count a frame skipped for ``kind`` ("missing", "empty", "corrupt", "wrong size", ...); the first
+        example (``where``: a file name or frame number) is kept for the message."""
+        problems = self.__dict__.setdefault("_problems", {})
+        count, example = problems.get(kind, (0, where))
+        problems[kind] = (count + 1, example)
+
+    @property
+    def problems(self) -> dict[str, tuple[int, str]]:
+        """kind -> (frames skipped, first example), for the status line and the end-of-run summary."""
+        return dict(self.__dict__.get("_problems", {}))
+
     def __enter__(self) -> "FrameSource":
         self.open()
         return self

@@ -18,6 +18,14 @@ def _parse_device(device: int | str) -> int | str:
     return device
 
 
+def opencv_has_gstreamer() -> bool:
+    """True when the installed OpenCV was built with its GStreamer backend (``cv2.getBuildInformation()``)."""
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GStreamer:"):
+            return line.split(":", 1)[1].strip().upper().startswith("YES")
+    return False
+
+
 class CameraSource(FrameSource):
     """A live camera.
 
@@ -50,6 +58,10 @@ class CameraSource(FrameSource):
         self.close()
         dev = self.device
         if isinstance(dev, str) and "!" in dev:
+            if not opencv_has_gstreamer():
+                raise SourceError(f"{self.name} {dev!r} is a GStreamer pipeline, but the installed OpenCV is built "
+                                  f"without GStreamer (opencv-python-headless from PyPI never has it); use a device "
+                                  f"index, a URL or a file, or install an OpenCV built with GStreamer")
             cap = cv2.VideoCapture(dev, cv2.CAP_GSTREAMER)
         else:
             cap = cv2.VideoCapture(dev)

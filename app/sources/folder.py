@@ -59,8 +59,9 @@ class ImageFolderSource(FrameSource):
         timestamps_file: one float (seconds) per line, or "name,seconds" CSV lines.
 
     Images are read unchanged (``IMREAD_UNCHANGED``): 16-bit PNG/TIFF thermal stays (H, W) uint16.
-    A file that cannot be decoded, or whose size/channels differ from the first frame, is skipped and
-    counted in ``corrupt`` (its name goes to ``skipped``).
+    A file that has vanished, is empty, cannot be decoded, or whose size/channels differ from the first frame
+    is skipped and counted by kind (:meth:`FrameSource.problems`; also ``corrupt`` in total, names in
+    ``skipped``). If the folder itself disappears, ``read()`` raises SourceError and the stream ends.
     """
 
     is_live = False
@@ -107,15 +108,37 @@ class ImageFolderSource(FrameSource):
         while self._pos < len(self._files):
             path, stamp = self._files[self._pos], self._times[self._pos]
             self._pos += 1
-            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if image is None or image.size == 0 or not self._consistent(image):
+            problem, image = self._load(path)
+            if problem is None and not self._consistent(image):
+                problem = "wrong size"
+            if problem is not None:
                 self.corrupt += 1
                 self.skipped.append(path.name)
+                self.note_problem(problem, path.name)
                 continue
             frame = Frame(image=image, timestamp=float(stamp), index=self._index, meta={"file": path.name})
             self._index += 1
             return frame
         return None
+
+    def _load(self, path: Path) -> tuple[str | None, np.ndarray | None]:
+        """(problem, image): the file's bytes are read here and decoded from memory, so a missing file is a
+        counted problem rather than an OpenCV warning on stderr; a vanished folder ends the stream."""
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            if not self.path.is_dir():
+                raise SourceError(f"image folder {self.path} vanished "
+                                  f"({len(self._files) - self._pos + 1} frames left unread)") from None
+            return "missing", None
+        except OSError:
+            return "unreadable", None
+        if not data:
+            return "empty", None
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if image is None or image.size == 0:
+            return "corrupt", None
+        return None, image
 
     def _consistent(self, image: np.ndarray) -> bool:
         """The first good frame fixes the shape and dtype; later frames must match it."""

@@ -81,6 +81,7 @@ class VideoFileSource(FrameSource):
                 continue
             bad += 1
             self.corrupt += 1
+            self.note_problem("undecodable", f"frame {pos}")
         file_index = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)) - 1
         stamp = self._loop_offset + self._stamp(max(file_index, 0))
         if stamp <= self._last_stamp:  # keep timestamps strictly increasing within the stream

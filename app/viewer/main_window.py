@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
 )
 
 from engine import available_methods
+from engine.methods.display import PALETTES as PALETTE_LUTS
 
 from ..config import AppConfig
 from ..errors import AppError
@@ -129,6 +130,9 @@ class MainWindow(QMainWindow):
         self.method_box = QComboBox()
         self.methods = ordered_methods()
         self.method_box.addItems(self.methods)
+        if self.pipeline.options.method not in self.methods:
+            self.method_box.addItem(self.pipeline.options.method)
+        self.method_box.setCurrentText(self.pipeline.options.method)  # the one asked for, even if it fails
         self.method_box.setToolTip("fusion method (keys 1-9)")
         self.method_box.currentTextChanged.connect(self._on_method_chosen)
         self.palette_box = QComboBox()
@@ -246,7 +250,7 @@ class MainWindow(QMainWindow):
         self.latest = result
         self.fused_view.set_image(result.annotated)
         if self.sources_panel.isVisible():
-            self.ir_view.set_image(result.ir)
+            self.ir_view.set_image(self.thermal_preview(result.ir))
             self.rgb_view.set_image(result.rgb)
         if result.method != self.method_box.currentText():
             self.method_box.blockSignals(True)  # reflect a fallback without asking for a switch
@@ -272,6 +276,15 @@ class MainWindow(QMainWindow):
             self.play_button.setEnabled(False)
             if self.pipeline.error is not None:
                 self.show_status(f"stopped: {self.pipeline.error}")
+                if self.frames_shown == 0:  # nothing to look at: close, run_viewer says why and exits 2
+                    self.close()
+
+    def thermal_preview(self, ir):
+        """(H, W) uint8 thermal in the palette the Palette box shows, so box and picture agree."""
+        lut = PALETTE_LUTS.get(self.palette_box.currentText())
+        if lut is None or ir.ndim != 2:
+            return ir
+        return cv2.LUT(cv2.cvtColor(ir, cv2.COLOR_GRAY2BGR), lut[None])
 
     def show_status(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
@@ -448,4 +461,4 @@ def run_viewer(cfg: AppConfig, replay: str | None = None, frames: int | None = N
               f"({time.monotonic() - started:.1f} s)")
     if pipeline.error is not None and isinstance(pipeline.error, AppError):
         raise pipeline.error
-    return 0
+    return 1 if pipeline.error is not None else 0
