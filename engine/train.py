@@ -1,5 +1,9 @@
 """Train M2PN: ``python -m engine.train --config configs/train_m2pn.yaml [--resume] [--max-minutes N]``.
 
+Several processes or machines: ``torchrun --nproc_per_node N -m engine.train --config ...`` (DDP: gloo on
+the CPU, NCCL on CUDA); each process takes its share of every global batch, gradients are averaged, the
+memory-bank writes are gathered so every process keeps the same bank, and only rank 0 writes files.
+
 The run lives in the config's ``output`` folder: ``last.pt`` (full checkpoint: model, optimizer,
 step, memory bank, RNG, history), ``loss_curve.png``, ``memory_bank.png``, ``history.json`` and
 ``train.log`` lines. ``--resume`` continues exactly where ``last.pt`` stopped (same batch order), so a
@@ -32,7 +36,7 @@ from .paths import REPO_ROOT, shared_data_dir
 class TrainConfig:
     """The whole training recipe, read from YAML (sections data, model, loss, quality, train)."""
 
-    data_root: Path
+    data_root: Path | None
     patches: int = 8000
     patch_size: int = 128
     val_pairs: int = 40
@@ -50,6 +54,9 @@ class TrainConfig:
     output: Path = Path("runs/m2pn")
     export: Path = Path("engine/weights/m2pn.pt")
     source: dict = field(default_factory=dict)
+    sources: list = field(default_factory=list)   # data.sources entries (several folders / videos)
+    precision: str = "fp32"                       # fp32 | bf16 (autocast of the network's forward pass)
+    init_from: Path | None = None                 # start from these weights (matching tensors; memory bank fresh)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
@@ -68,12 +75,17 @@ class TrainConfig:
             raise FusionError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         data, train = dict(raw.get("data") or {}), dict(raw.get("train") or {})
         root = data.pop("root", None)
-        if root is None:
+        sources = data.pop("sources", None) or []
+        if not isinstance(sources, list):
+            raise FusionError(f"{path}: data.sources must be a list of {{path, kind, val, every}} entries")
+        if sources:
+            root = None
+        elif root is None:
             shared = shared_data_dir()
             if shared is None:
                 raise FusionError("no data root in the config and ../shared/data was not found (set IRVIS_DATA_DIR)")
             root = shared / "roadscene"
-        kwargs: dict[str, Any] = {"data_root": _resolve(root)}
+        kwargs: dict[str, Any] = {"data_root": _resolve(root) if root is not None else None, "sources": sources}
         for key in ("patches", "patch_size", "val_pairs", "val_patches"):
             if key in data:
                 kwargs[key] = int(data.pop(key))
@@ -85,6 +97,13 @@ class TrainConfig:
         for key in ("lr", "lr_decay_per_epoch"):
             if key in train:
                 kwargs[key] = float(train.pop(key))
+        if "init_from" in train:
+            value = train.pop("init_from")
+            kwargs["init_from"] = _resolve(value) if value else None
+        if "precision" in train:
+            kwargs["precision"] = str(train.pop("precision"))
+            if kwargs["precision"] not in ("fp32", "bf16"):
+                raise FusionError(f"{path}: train.precision must be fp32 or bf16, got {kwargs['precision']!r}")
         leftovers = [f"data.{k}" for k in data] + [f"train.{k}" for k in train]
         if leftovers:
             raise FusionError(f"{path}: unknown option(s) {', '.join(leftovers)}")
@@ -107,19 +126,38 @@ class Trainer:
     """One training run; builds data, model, loss, optimizer; saves and restores checkpoints."""
 
     def __init__(self, cfg: TrainConfig, config_path: str) -> None:
-        from .datasets import PatchDataset, split_pairs
+        from .datasets import PatchDataset, SourceSpec, load_sources, split_pairs
         from .m2pn import M2PN, M2PNConfig
         from .m2pn.losses import LossConfig, M2PNLoss
         from .quality import build_quality_evaluator
 
         self.cfg, self.config_path = cfg, config_path
+        self.rank, self.world = distributed_rank_world()
+        if cfg.batch_size % self.world:
+            raise FusionError(f"batch_size {cfg.batch_size} must be divisible by the {self.world} processes")
         torch.manual_seed(cfg.seed)
-        split = split_pairs(cfg.data_root, cfg.val_pairs, cfg.data_seed)
-        self.train_set = PatchDataset(split.train, cfg.patches, cfg.patch_size, cfg.data_seed)
-        self.val_set = PatchDataset(split.val, cfg.val_patches, cfg.patch_size, cfg.data_seed + 1)
-        self.train_names = [ir.name for ir, _ in split.train]
-        self.val_names = [ir.name for ir, _ in split.val]
+        if cfg.sources:
+            base = shared_data_dir()
+            specs = [SourceSpec.from_dict(entry, base) for entry in cfg.sources]
+            train, val = load_sources(specs, cfg.data_seed)
+            self.train_set = PatchDataset.from_images([n for n, _ in train], [i for _, i in train], cfg.patches,
+                                                      cfg.patch_size, cfg.data_seed)
+            self.val_set = PatchDataset.from_images([n for n, _ in val], [i for _, i in val], cfg.val_patches,
+                                                    cfg.patch_size, cfg.data_seed + 1)
+            self.train_names, self.val_names = [n for n, _ in train], [n for n, _ in val]
+        else:
+            split = split_pairs(cfg.data_root, cfg.val_pairs, cfg.data_seed)
+            self.train_set = PatchDataset(split.train, cfg.patches, cfg.patch_size, cfg.data_seed)
+            self.val_set = PatchDataset(split.val, cfg.val_patches, cfg.patch_size, cfg.data_seed + 1)
+            self.train_names = [ir.name for ir, _ in split.train]
+            self.val_names = [ir.name for ir, _ in split.val]
         self.model = M2PN(M2PNConfig.from_dict(cfg.model))
+        self.initialised_from = self._initialise(cfg.init_from) if cfg.init_from else None
+        self.forward_model: torch.nn.Module = self.model
+        if self.world > 1:  # gradients averaged across processes; buffers (the memory bank) kept in step
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward_model = DistributedDataParallel(self.model)
         quality_opts = dict(cfg.quality)
         self.quality = build_quality_evaluator(quality_opts.pop("kind", "noref"), **quality_opts)
         self.model.set_quality_evaluator(self.quality)
@@ -130,6 +168,23 @@ class Trainer:
         self.step = 0
         self.elapsed_s = 0.0
         self.history: dict[str, list] = {"steps": [], "val": [], "memory": []}
+
+    def _initialise(self, path: Path) -> dict[str, Any]:
+        """Copy every tensor of ``path`` whose name and shape match, except the memory bank's contents and
+        statistics (a bank filled under another key reading would mislead retrieval): training carries on
+        from earlier weights instead of from random ones. Returns what was taken, for the sidecar."""
+        if not path.is_file():
+            raise FusionError(f"train.init_from: weights file {path} not found")
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        source = blob.get("state_dict", {}) if isinstance(blob, dict) else {}
+        own = self.model.state_dict()
+        fresh = ("dmb.memory", "dmb.slot_", "dmb.key_", "dmb.quality_")
+        taken = {k: v for k, v in source.items()
+                 if k in own and own[k].shape == v.shape and not k.startswith(fresh)}
+        if not taken:
+            raise FusionError(f"train.init_from: nothing in {path} fits this model")
+        self.model.load_state_dict(taken, strict=False)
+        return {"file": str(path), "tensors": len(taken), "of": len(own)}
 
     # ----- schedule -------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -152,8 +207,11 @@ class Trainer:
         self.model.train()
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
-        ir, vi = self.batch(self.train_set, self.batch_indices(self.step))
-        out = self.model(ir, vi)
+        indices = self.batch_indices(self.step)[self.rank::self.world]  # this process's share of the batch
+        ir, vi = self.batch(self.train_set, indices)
+        with self.autocast():
+            out = self.forward_model(ir, vi)
+        out.fused = out.fused.float()
         terms = self.loss(out, ir, vi, self.model)
         self.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
@@ -169,6 +227,15 @@ class Trainer:
                 "accepted": [bool(a) for a in upd.accepted],
             })
         return row
+
+    def autocast(self):
+        """bf16 autocast of the forward pass (about 2x faster convolutions on CPUs with AVX512-BF16);
+        the weights, the optimizer and the loss stay float32."""
+        import contextlib
+
+        if self.cfg.precision != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast("cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -194,7 +261,9 @@ class Trainer:
         return {
             "steps": self.step, "epochs": round(self.step / self.steps_per_epoch, 3),
             "quality_evaluator": self.quality.name, "quality_evaluator_version": getattr(self.quality, "version", self.quality.name), "data_fingerprint": self.train_set.fingerprint(),
-            "data_root": str(self.cfg.data_root), "train_pairs": len(self.train_names), "val_pairs": len(self.val_names),
+            "data_root": str(self.cfg.data_root) if self.cfg.data_root else None,
+            "data_sources": self.cfg.sources or None, "train_pairs": len(self.train_names), "val_pairs": len(self.val_names),
+            "precision": self.cfg.precision, "processes": self.world, "initialised_from": self.initialised_from,
             "final_train_losses_last50": final, "final_val_losses": self.history["val"][-1] if self.history["val"] else None,
             "train_time_s": round(self.elapsed_s, 1), "hardware": hardware_description(),
             "config_file": self.config_path, "loss_config": self.cfg.loss,
@@ -203,6 +272,10 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         out = self.cfg.output
+        _check_processes_agree(self.model)
+        if self.rank != 0:  # one writer; the others wait so nobody reads a half-written file
+            _barrier()
+            return out / "last.pt"
         out.mkdir(parents=True, exist_ok=True)
         blob = {
             "format": "m2pn-checkpoint-v1", "config": self.model.config.to_dict(),
@@ -214,6 +287,7 @@ class Trainer:
         torch.save(blob, tmp)
         os.replace(tmp, out / "last.pt")  # atomic: a kill mid-write never corrupts the last checkpoint
         (out / "history.json").write_text(json.dumps({"meta": blob["meta"], **self.history}) + "\n")
+        _barrier()
         return out / "last.pt"
 
     def load_checkpoint(self) -> None:
@@ -244,6 +318,39 @@ class Trainer:
         return save_weights(self.model, path or self.cfg.export, self.meta())
 
 
+def distributed_rank_world() -> tuple[int, int]:
+    """(rank, world size); starts the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _check_processes_agree(model: torch.nn.Module) -> None:
+    """With several processes: every one must hold the same weights and memory bank (a checksum of the
+    whole state is compared); a difference means the run is broken and must not be saved as if it were not."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    total = torch.tensor([sum(float(v.double().sum()) for v in model.state_dict().values())], dtype=torch.float64)
+    sums = [torch.zeros_like(total) for _ in range(dist.get_world_size())]
+    dist.all_gather(sums, total)
+    if any(not torch.equal(x, sums[0]) for x in sums):
+        raise FusionError(f"training processes diverged (state checksums {[float(x) for x in sums]})")
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def _floats(terms) -> dict[str, float]:
     return {"total": float(terms.total.detach()), **{k: float(v.detach()) for k, v in terms.terms.items()}}
 
@@ -270,15 +377,18 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     trainer = Trainer(cfg, args.config)
+    lead = trainer.rank == 0
+    say = (lambda text: print(text, flush=True)) if lead else (lambda text: None)
     if args.resume:
         trainer.load_checkpoint()
-        print(f"resumed from {cfg.output / 'last.pt'} at step {trainer.step}/{trainer.total_steps}", flush=True)
+        say(f"resumed from {cfg.output / 'last.pt'} at step {trainer.step}/{trainer.total_steps}")
     target = trainer.total_steps if args.max_steps is None else min(trainer.total_steps, trainer.step + args.max_steps)
     deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
-    print(f"M2PN: {trainer.model.count_parameters():,} parameters; {len(trainer.train_set)} patches of "
-          f"{cfg.patch_size}px from {len(trainer.train_names)} pairs; {trainer.steps_per_epoch} steps/epoch; "
-          f"quality evaluator '{trainer.quality.name}'; output {cfg.output}", flush=True)
-    bar = tqdm(total=target, initial=trainer.step, desc="train", unit="step", dynamic_ncols=True, mininterval=5)
+    say(f"M2PN: {trainer.model.count_parameters():,} parameters; {len(trainer.train_set)} patches of "
+        f"{cfg.patch_size}px from {len(trainer.train_names)} images; {trainer.steps_per_epoch} steps/epoch; "
+        f"quality evaluator '{trainer.quality.name}'; {cfg.precision}; {trainer.world} process(es); output {cfg.output}")
+    bar = tqdm(total=target, initial=trainer.step, desc="train", unit="step", dynamic_ncols=True, mininterval=5,
+               disable=not lead)
     stopped_early = False
     while trainer.step < target:
         start = time.monotonic()
@@ -286,27 +396,41 @@ def run(args: argparse.Namespace) -> int:
         trainer.elapsed_s += time.monotonic() - start
         bar.update(1)
         bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "step"}, refresh=False)
-        if trainer.step % trainer.steps_per_epoch == 0:
+        if trainer.step % trainer.steps_per_epoch == 0 and lead:
             val = trainer.validate()
             bar.write(f"epoch {trainer.step // trainer.steps_per_epoch}: validation {val}")
         if trainer.step % cfg.checkpoint_every == 0:
             trainer.save_checkpoint()
-            trainer.write_plots()
-        if deadline is not None and time.monotonic() > deadline:
+            if lead:
+                trainer.write_plots()
+        if _agreed_stop(deadline is not None and time.monotonic() > deadline):
             stopped_early = True
             break
     bar.close()
-    if not trainer.history["val"] or trainer.history["val"][-1]["step"] != trainer.step:
+    if lead and (not trainer.history["val"] or trainer.history["val"][-1]["step"] != trainer.step):
         trainer.validate()
     path = trainer.save_checkpoint()
+    if not lead:
+        return 0
     trainer.write_plots()
-    print(f"checkpoint {path} at step {trainer.step}/{trainer.total_steps}; plots in {cfg.output}", flush=True)
+    say(f"checkpoint {path} at step {trainer.step}/{trainer.total_steps}; plots in {cfg.output}")
     if stopped_early:
-        print(f"stopped after {args.max_minutes} minutes; continue with: python -m engine.train --config {args.config} --resume", flush=True)
+        say(f"stopped after {args.max_minutes} minutes; continue with: python -m engine.train --config {args.config} --resume")
     if args.export or trainer.step >= trainer.total_steps:
         target_path = _resolve(args.export) if isinstance(args.export, str) else None
-        print(f"weights exported to {trainer.export(target_path)}", flush=True)
+        say(f"weights exported to {trainer.export(target_path)}")
     return 0
+
+
+def _agreed_stop(local: bool) -> bool:
+    """Whether to stop now; with several processes, stop when any of them wants to (all in the same step)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return local
+    flag = torch.tensor([1.0 if local else 0.0])
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item() > 0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,3 +107,25 @@ def test_loss_switches_change_the_objective():
 def test_unknown_loss_option_is_a_clear_error():
     with pytest.raises(FusionError, match="unknown loss option"):
         LossConfig.from_dict({"lambda": 3})
+
+
+def test_residual_prior_changes_the_decision_only_with_nonzero_k():
+    # The same IR content in both halves (so S_ir is the same there, up to the border); the visible image
+    # is dark on the left and bright on the right, so only the residual M = IR - VIS differs between them.
+    g = torch.Generator().manual_seed(3)
+    half = torch.rand(1, 1, 48, 40, generator=g)
+    ir = torch.cat([half, half], dim=3)
+    vi = torch.cat([torch.full_like(half, 0.05), torch.full_like(half, 0.9)], dim=3)
+    inner = slice(8, 32)  # away from the seam and the borders, where the local contrast C(IR) is identical
+
+    def halves(k):
+        w = decision_map(ir, vi, k=k)
+        return w[..., :40][..., inner], w[..., 40:][..., inner]
+
+    # k = 0: E_ir - E_vi = (1 + lambda_c p_R)(1 - 2 S_ir) -> w_ir = [S_ir > 0.5]: the residual cannot matter
+    left, right = halves(0.0)
+    assert torch.equal(left, right)
+    # k < 0: where IR outshines VIS (p_R high) the bar for IR is lower, so the dark half keeps more IR
+    left, right = halves(-0.5)
+    assert left.sum() > right.sum()
+    assert torch.all(left >= right)

@@ -95,7 +95,7 @@ def test_additive_attention_rows_are_distributions_and_depend_on_the_query():
 
 # ---- Eq. 2: retrieval ----------------------------------------------------------------------------
 def test_retrieval_finds_the_slot_equal_to_theta_f():
-    dmb = DynamicMemoryBank(12, D, slots=8, temperature=0.1).eval()
+    dmb = DynamicMemoryBank(12, D, slots=8, temperature=0.1, key_mode="raw").eval()
     phi_f = torch.rand(1, 12, 5, 5)
     with torch.no_grad():
         theta_f = dmb.project(phi_f)
@@ -129,8 +129,9 @@ def test_kappa_gets_a_gradient_from_the_gate_loss():
 
 # ---- Eq. 5: update -------------------------------------------------------------------------------
 def crafted_bank(momentum=0.25):
-    """8 orthogonal-ish slots, history mean 0.5 / std 0.1, kappa 0.5 -> tau = 0.55."""
-    dmb = DynamicMemoryBank(12, D, slots=8, momentum=momentum, kappa_init=0.5).train()
+    """8 orthogonal-ish slots, history mean 0.5 / std 0.1, kappa 0.5 -> tau = 0.55; the paper's literal
+    update (raw key: nearest slot, Eq. 5)."""
+    dmb = DynamicMemoryBank(12, D, slots=8, momentum=momentum, kappa_init=0.5, key_mode="raw").train()
     with torch.no_grad():
         dmb.memory.copy_(torch.eye(8, D))
         dmb.quality_mean.fill_(0.5)
@@ -233,7 +234,9 @@ def ablated_output(full: M2PN, cfg: M2PNConfig, ir, vi) -> torch.Tensor:
 def test_ablation_switches_change_the_model():
     full = M2PN(TINY).eval()
     ir, vi = pair(1, 20, 24)
-    with torch.no_grad():
+    with torch.no_grad():  # two stored experiences, so retrieval differs from the instance's own key
+        full.dmb.memory[:2] = torch.randn(2, TINY.prompt_dim)
+        full.dmb.slot_written[:2] = True
         reference = full(ir, vi)
     names = param_names(TINY)
 
@@ -270,3 +273,70 @@ def test_use_quality_switch_controls_memory_writes():
     assert update is not None and update.accepted.all()
     assert not torch.equal(without_quality.dmb.memory, before)
     assert float(without_quality.dmb.gate_loss(torch.rand(2)).detach()) == 0.0
+
+
+# ---- standardized key: a memory of many distinct experiences --------------------------------------
+def _clustered_features(clusters=4, per_cluster=6, dim=D, offset=50.0, spread=0.5):
+    """Instances in `clusters` groups that differ by ~1 per dimension on top of a large shared offset, as
+    the projected Theta_f of real data does (its batch mean is ~99.9 % of its norm)."""
+    g = torch.Generator().manual_seed(1)
+    centres = torch.randn(clusters, dim, generator=g)
+    x = centres.repeat_interleave(per_cluster, 0) + spread * torch.randn(clusters * per_cluster, dim, generator=g)
+    return x + offset, torch.arange(clusters).repeat_interleave(per_cluster)
+
+
+def test_raw_key_collapses_onto_one_slot_on_a_large_shared_offset():
+    # the failure of the first weights, reproduced: with the raw key every write lands on the same slot
+    dmb = DynamicMemoryBank(12, D, slots=8, key_mode="raw", use_quality=False).train()
+    feats, _ = _clustered_features()
+    dmb.update(dmb.key(feats), None)
+    assert int((dmb.slot_updates > 0).sum()) == 1
+
+
+def test_standardized_key_spreads_writes_and_clusters_retrieve_different_slots():
+    dmb = DynamicMemoryBank(12, D, slots=8, key_mode="standardized", use_quality=False, temperature=0.1).train()
+    feats, labels = _clustered_features()
+    order = torch.randperm(len(feats), generator=torch.Generator().manual_seed(2))
+    for chunk in feats[order].split(4):
+        dmb.update(dmb.key(chunk), None)
+    assert int((dmb.slot_updates > 0).sum()) > 1
+    assert bool(dmb.slot_written.all())   # empty slots are filled first
+    dmb.eval()
+    keys = dmb.key(feats)
+    sim = torch.nn.functional.normalize(keys, dim=1) @ torch.nn.functional.normalize(dmb.memory, dim=1).T
+    best = sim.argmax(dim=1)
+    # the majority slot of each cluster differs from every other cluster's
+    majority = [int(best[labels == c].mode().values) for c in range(4)]
+    assert len(set(majority)) == 4
+
+
+def test_unwritten_slots_take_no_part_in_retrieval():
+    dmb = DynamicMemoryBank(12, D, slots=8, key_mode="standardized").eval()
+    phi_f = torch.rand(3, 12, 5, 5)
+    with torch.no_grad():
+        theta_f, theta_q, _ = dmb(phi_f)
+        torch.testing.assert_close(theta_q, theta_f)   # an empty bank: the instance is its own experience
+        dmb.memory[2] = torch.randn(D)
+        dmb.memory[6] = torch.randn(D)
+        dmb.slot_written[[2, 6]] = True
+        _, theta_q, _ = dmb(phi_f)
+    weights = dmb.last_weights
+    assert torch.all(weights[:, [0, 1, 3, 4, 5, 7]] == 0)
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(3))
+    torch.testing.assert_close(theta_q, weights @ dmb.memory)
+
+
+def test_full_bank_merges_similar_and_replaces_least_used():
+    dmb = DynamicMemoryBank(12, D, slots=2, key_mode="standardized", use_quality=False, momentum=0.5,
+                            merge_threshold=0.6).train()
+    a, b, c = torch.eye(3, D) * 3
+    with torch.no_grad():
+        dmb.key_count.fill_(1)  # statistics already set: identity standardisation
+    dmb.update(torch.stack([a, b]), None)            # fills both empty slots
+    assert dmb.slot_written.all() and torch.equal(dmb.memory[0], a)
+    dmb.slot_usage.copy_(torch.tensor([0.9, 0.1]))
+    dmb.update((a + 0.1 * b)[None], None)            # similar to slot 0: Eq. 5 moves it halfway
+    torch.testing.assert_close(dmb.memory[0], 0.5 * a + 0.5 * (a + 0.1 * b))
+    dmb.update(c[None], None)                        # like nothing stored: replaces the least used (slot 1)
+    torch.testing.assert_close(dmb.memory[1], c)
+    assert dmb.slot_updates.tolist() == [2, 2]

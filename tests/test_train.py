@@ -96,3 +96,51 @@ def test_cli_runs_as_a_module_without_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "training config not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_several_sources_including_a_real_video_file(tmp_path, pair_folder):
+    """data.sources mixes an image-pair folder and a synchronised video pair (written here with OpenCV);
+    whole videos are held out, so no frame of a validation video is trained on."""
+    videos = tmp_path / "videos"
+    rng = np.random.default_rng(0)
+    for side in ("ir", "vi"):
+        (videos / side).mkdir(parents=True)
+        for name in ("a.avi", "b.avi"):
+            writer = cv2.VideoWriter(str(videos / side / name), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+            for _ in range(6):
+                writer.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+            writer.release()
+    config = write_config(tmp_path, None)
+    raw = yaml.safe_load(config.read_text())
+    raw["data"].pop("root")
+    raw["data"]["sources"] = [{"path": str(pair_folder), "val": 2},
+                              {"path": str(videos), "kind": "video", "val": 1, "every": 2}]
+    config.write_text(yaml.safe_dump(raw))
+    trainer = Trainer(TrainConfig.load(config), str(config))
+    video_train = {n.split("#")[0] for n in trainer.train_names if "#" in n}
+    video_val = {n.split("#")[0] for n in trainer.val_names if "#" in n}
+    assert len(video_train) == 1 and len(video_val) == 1 and not video_train & video_val
+    assert sum("#" in n for n in trainer.train_names) == 3          # frames 0, 2, 4 of the training video
+    assert sum("#" not in n for n in trainer.train_names) == 4      # 6 pairs, 2 held out
+    bad = dict(raw)
+    bad["data"] = {**raw["data"], "sources": [{"path": str(videos), "kind": "film"}]}
+    config.write_text(yaml.safe_dump(bad))
+    with pytest.raises(Exception, match="kind must be"):
+        Trainer(TrainConfig.load(config), str(config))
+
+
+@pytest.mark.slow
+def test_two_process_ddp_run_with_gloo(tmp_path, pair_folder):
+    """torchrun with two CPU processes: the run finishes, every checkpoint passed the cross-process
+    state check (weights and memory bank identical in both), and the sidecar says two processes."""
+    config = write_config(tmp_path, pair_folder, epochs=1, checkpoint_every=2)
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             "--master_port", "29517", "-m", "engine.train", "--config", str(config), "--export"],
+                            capture_output=True, text=True, timeout=400, env=env, cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "diverged" not in result.stderr
+    sidecar = json.loads((tmp_path / "weights" / "m2pn.json").read_text())
+    assert sidecar["processes"] == 2 and sidecar["steps"] == 6
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history["steps"]) == 6 and history["val"]

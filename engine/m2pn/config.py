@@ -35,6 +35,8 @@ class M2PNConfig:
     quality_stats_momentum: float = 0.01  # EMA rate of the historical quality mean / variance (Eq. 4)
     gate_temperature: float = 0.05   # width of the soft acceptance gate that gives kappa a gradient
     target_accept_rate: float = 0.25  # fraction of instances the learnt threshold lets into the memory
+    memory_key: str = "standardized"  # "raw": Theta_f as projected (first weights); see dmb.py
+    memory_merge_threshold: float = 0.6  # cosine at which an accepted instance updates its nearest slot (Eq. 5) instead of replacing the least used one
     contrast_pool: int = 4           # F_ir / F_vi of Eq. 17: Phi pooled to pool x pool, flattened, projected to D
     # Ablation switches (paper's Table 3 cases)
     use_csgn: bool = True            # Case 4: off -> G_ir / G_vi are plain Proj(GAP(Phi)) without the graph
@@ -72,5 +74,7 @@ class M2PNConfig:
             raise FusionError("decoder_channels needs three entries (one per Prompt Guidance Module)")
         if self.memory_slots < 1:
             raise FusionError("memory_slots must be at least 1")
+        if self.memory_key not in ("raw", "standardized"):
+            raise FusionError(f"memory_key must be 'raw' or 'standardized', got {self.memory_key!r}")
         if not 0.0 < self.memory_momentum <= 1.0:
             raise FusionError("memory_momentum (beta) must be in (0, 1]")

@@ -75,6 +75,7 @@ class M2PN(nn.Module):
                 c, d, cfg.memory_slots, cfg.memory_momentum, cfg.retrieval_temperature, cfg.kappa_init,
                 cfg.quality_stats_momentum, cfg.gate_temperature, cfg.target_accept_rate,
                 use_memory=cfg.use_dmb, use_quality=cfg.use_quality,
+                key_mode=cfg.memory_key, merge_threshold=cfg.memory_merge_threshold,
             )
         widths = (c, *cfg.decoder_channels)
         self.pgms = nn.ModuleList(

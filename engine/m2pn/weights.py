@@ -15,6 +15,8 @@ from .model import M2PN
 
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "m2pn.pt"
 WEIGHTS_FORMAT = "m2pn-weights-v1"
+#: memory-bank buffers that older weight files lack; their defaults reproduce the old behaviour
+LATER_BUFFERS = frozenset({"key_mean", "key_var", "key_count", "slot_written", "slot_usage"})
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -54,13 +56,20 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         raise WeightsError(f"cannot read M2PN weights {path}: {exc}") from None
     if not isinstance(blob, dict) or "state_dict" not in blob or "config" not in blob:
         raise WeightsError(f"{path} is not an M2PN weights file (no 'config'/'state_dict' entries)")
+    config_dict = dict(blob["config"])
+    if "memory_key" not in config_dict:  # weights from before the standardized key: the raw reading
+        config_dict["memory_key"] = "raw"
     try:
-        config = M2PNConfig.from_dict(blob["config"])
+        config = M2PNConfig.from_dict(config_dict)
     except (FusionError, TypeError) as exc:
         raise WeightsError(f"{path}: bad model config: {exc}") from None
     model = M2PN(config)
+    state = dict(blob["state_dict"])
+    for name, value in model.state_dict().items():  # buffers added after older files were written
+        if name.split(".")[-1] in LATER_BUFFERS and name not in state:
+            state[name] = value
     try:
-        model.load_state_dict(blob["state_dict"], strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0:3]
         raise WeightsError(f"{path} does not fit the M2PN model it describes: {' '.join(first)}") from None
