@@ -67,6 +67,7 @@ class FusionConfig:
     backend: str = _opt("auto", choices=("auto", "cpu", "cuda", "tensorrt"))
     weights: str | None = _opt(None, must_exist=True, doc="M2PN weights for m2pn / m2pn_rt; null = engine/weights/m2pn.pt")
     palette: str = _opt("ironbow", choices=("ironbow", "rainbow", "white_hot", "black_hot"))
+    entities: list[str] = _opt([], doc="EGMT entity names while detection is off, e.g. [person, car]; empty = all the model knows")
 
 
 @dataclass

@@ -300,15 +300,14 @@ class FusionPipeline:
         backend fell back), else the method name."""
         backend = getattr(engine.method, "backend", None)
         entities = getattr(engine.method, "entity_status", None)  # EGMT: which entities guide it
-        if entities:
-            return f"{engine.name}; {entities}"
+        tail = f"; {entities}" if entities else ""
         if not isinstance(backend, str):
-            return engine.name
+            return engine.name + tail
         text = f"{engine.name} on {backend}"
         choice = getattr(engine.method, "backend_choice", None)
         if choice is not None and choice.fallbacks and choice.requested != "auto":  # auto -> cpu is no news
             text += f" (requested {choice.requested}: {'; '.join(choice.fallbacks)})"
-        return text
+        return text + tail
 
     def build_engine(self) -> FusionEngine:
         """Build the configured method, falling back through ``options.fallbacks`` with a status message."""

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 RESOLUTIONS = ((320, 240), (640, 480), (1280, 720))
 #: methods whose frames cost seconds: they get ``slow_frames`` frames instead of ``frames``
-SLOW_METHODS = frozenset({"m2pn"})
+SLOW_METHODS = frozenset({"m2pn", "egmt"})
 
 
 @dataclass

@@ -21,6 +21,7 @@ BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "engine.methods.display",
     "engine.m2pn.method",
     "engine.realtime.method",
+    "engine.egmt.method",
 )
 
 T = TypeVar("T", bound=type[FusionMethod])
