@@ -130,7 +130,7 @@ def evaluate(data: str | Path, methods: list[str], out: str | Path | None = None
     progress = tqdm(total=len(pairs) * len(methods), desc="evaluating", unit="fusion")
     for method in methods:
         try:
-            engine = FusionEngine(method)
+            engine = build_engine(method)
         except Exception as exc:  # any failure to build one method must not stop the others
             problems.append(f"method {method} unavailable: {exc}")
             progress.update(len(pairs))
@@ -159,6 +159,13 @@ def evaluate(data: str | Path, methods: list[str], out: str | Path | None = None
     progress.close()
     result.methods = [m for m in result.methods if result.scores[m]]
     return result
+
+
+def build_engine(spec: str) -> FusionEngine:
+    """``NAME`` or ``NAME@WEIGHTS`` (a network with another weights file or training checkpoint, e.g.
+    ``m2pn@checkpoints/m2pn_v2/last.pt``); the label in the reports is the spec as given."""
+    name, _, weights = spec.partition("@")
+    return FusionEngine(name, weights=weights) if weights else FusionEngine(name)
 
 
 # --- reports ----------------------------------------------------------------------------------------
@@ -310,7 +317,8 @@ def write_reports(result: EvaluationResult, out: str | Path) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="folder with ir/ and vi/ subfolders (names match)")
-    parser.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated (default {DEFAULT_METHODS})")
+    parser.add_argument("--methods", default=DEFAULT_METHODS,
+                        help=f"comma-separated; NAME@WEIGHTS picks a weights file for a network (default {DEFAULT_METHODS})")
     parser.add_argument("--out", required=True, help="folder for table.md, per_image.csv and the PNGs")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
     parser.add_argument("--save-fused", action="store_true", help="also write OUT/fused/METHOD/NAME.png")

@@ -110,3 +110,27 @@ def test_nothing_evaluated_exits_non_zero(tmp_path, capsys):
 def test_missing_folders_are_a_clear_error(tmp_path, capsys):
     assert main(["--data", str(tmp_path), "--methods", "average", "--out", str(tmp_path / "o")]) == 2
     assert "must contain 'ir' and 'vi'" in capsys.readouterr().err
+
+
+def test_network_with_a_weights_file_and_pairwise_reference(tmp_path, rng, capsys):
+    """NAME@WEIGHTS evaluates a network with another weights file; --reference writes the pairwise table."""
+    import torch
+
+    from engine.m2pn import M2PN, M2PNConfig, save_weights
+    from engine.pairwise import PAIRWISE_METRICS
+
+    torch.manual_seed(0)
+    weights = save_weights(M2PN(M2PNConfig(stem_channels=4, dense_growth=4, residual_channels=4,
+                                           decoder_channels=(8, 8, 4), prompt_dim=16, memory_slots=8)),
+                           tmp_path / "tiny.pt")
+    data = _write_pair_folder(tmp_path / "pairs", rng)
+    reference = tmp_path / "peers.csv"
+    reference.write_text("method," + ",".join(PAIRWISE_METRICS) + "\npeer," + ",".join(["0"] * 9) + "\n")
+    spec = f"m2pn@{weights}"
+    rc = main(["--data", str(data), "--methods", f"average,{spec}", "--out", str(tmp_path / "out"),
+               "--reference", str(reference), "--candidates", spec])
+    assert rc == 0
+    table = (tmp_path / "out" / "pairwise.md").read_text()
+    assert f"| {spec} |" in table and "peer" in table.splitlines()[0]
+    assert "**9/9**" in table            # every metric above an all-zero peer
+    assert (tmp_path / "out" / "pairwise.png").is_file()

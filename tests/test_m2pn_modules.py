@@ -253,6 +253,11 @@ def test_ablation_switches_change_the_model():
     assert not any(n.startswith("residual_encoder") for n in param_names(no_csgn))
     assert not torch.allclose(ablated_output(full, no_csgn, ir, vi), reference.fused)
 
+    no_residual = replace(TINY, use_residual=False)
+    assert not any(n.startswith(("residual_encoder", "csgn.proj_m")) for n in param_names(no_residual))
+    assert "csgn.attn_ir.w_attn" in param_names(no_residual)   # the graph stays, with two nodes
+    assert not torch.allclose(ablated_output(full, no_residual, ir, vi), reference.fused)
+
     no_dmb = replace(TINY, use_dmb=False)
     with torch.no_grad():
         out = M2PN(no_dmb).eval()(ir, vi)

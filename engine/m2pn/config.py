@@ -40,6 +40,7 @@ class M2PNConfig:
     contrast_pool: int = 4           # F_ir / F_vi of Eq. 17: Phi pooled to pool x pool, flattened, projected to D
     # Ablation switches (paper's Table 3 cases)
     use_csgn: bool = True            # Case 4: off -> G_ir / G_vi are plain Proj(GAP(Phi)) without the graph
+    use_residual: bool = True        # off -> no residual encoder: the graphs have two nodes {Theta_m, Theta_f} (our ablation "w/o residual")
     use_dmb: bool = True             # Case 5: off -> Theta_q = Theta_f (no memory)
     use_quality: bool = True         # Case 3: off -> every instance is written to the memory (no threshold)
     use_prompts: bool = True         # Case 9: off -> no CSGN, DMB, MGF, AdaIN: a plain encoder-decoder

@@ -71,7 +71,8 @@ class CSGN(nn.Module):
     Inputs: Phi_ir, Phi_vi (B, C, H, W), Phi_f (B, C, H, W), Phi_M (B, C_M, H, W).
     Returns: G_ir, G_vi (B, D).
 
-    With ``use_graph=False`` (ablation Case 4, w/o CSGN) G_m is just the projected modality node.
+    With ``use_graph=False`` (ablation Case 4, w/o CSGN) G_m is just the projected modality node; with
+    ``residual_channels=0`` (ablation w/o residual) the graphs have two nodes and Phi_M is None.
     """
 
     def __init__(self, channels: int, residual_channels: int, dim: int, heads: int, use_graph: bool = True) -> None:
@@ -81,15 +82,17 @@ class CSGN(nn.Module):
         self.proj_vi = NodeProjection(channels, dim)
         if use_graph:
             self.proj_f = NodeProjection(channels, dim)
-            self.proj_m = NodeProjection(residual_channels, dim)
+            self.proj_m = NodeProjection(residual_channels, dim) if residual_channels else None
             self.attn_ir = AdditiveGraphAttention(dim, heads)
             self.attn_vi = AdditiveGraphAttention(dim, heads)
 
-    def forward(self, phi_ir: Tensor, phi_vi: Tensor, phi_f: Tensor, phi_m: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, phi_ir: Tensor, phi_vi: Tensor, phi_f: Tensor, phi_m: Tensor | None) -> tuple[Tensor, Tensor]:
         h_ir, h_vi = self.proj_ir(phi_ir), self.proj_vi(phi_vi)
         if not self.use_graph:
             return h_ir, h_vi
-        h_f, h_m = self.proj_f(phi_f), self.proj_m(phi_m)
-        nodes_ir, _ = self.attn_ir(torch.stack([h_ir, h_f, h_m], dim=1))  # (B, 3, D)
-        nodes_vi, _ = self.attn_vi(torch.stack([h_vi, h_f, h_m], dim=1))
+        shared = [self.proj_f(phi_f)]
+        if self.proj_m is not None and phi_m is not None:
+            shared.append(self.proj_m(phi_m))
+        nodes_ir, _ = self.attn_ir(torch.stack([h_ir, *shared], dim=1))  # (B, 3, D), or (B, 2, D) w/o residual
+        nodes_vi, _ = self.attn_vi(torch.stack([h_vi, *shared], dim=1))
         return nodes_ir[:, 0], nodes_vi[:, 0]

@@ -69,8 +69,9 @@ class M2PN(nn.Module):
         self.contrast_head = nn.Linear(c * cfg.contrast_pool**2, d)
         self.prompts_enabled = cfg.use_prompts
         if cfg.use_prompts:
-            self.residual_encoder = ResidualEncoder(cfg.residual_channels) if cfg.use_csgn else None
-            self.csgn = CSGN(c, cfg.residual_channels, d, cfg.graph_heads, use_graph=cfg.use_csgn)
+            with_residual = cfg.use_csgn and cfg.use_residual
+            self.residual_encoder = ResidualEncoder(cfg.residual_channels) if with_residual else None
+            self.csgn = CSGN(c, cfg.residual_channels if with_residual else 0, d, cfg.graph_heads, use_graph=cfg.use_csgn)
             self.dmb = DynamicMemoryBank(
                 c, d, cfg.memory_slots, cfg.memory_momentum, cfg.retrieval_temperature, cfg.kappa_init,
                 cfg.quality_stats_momentum, cfg.gate_temperature, cfg.target_accept_rate,
