@@ -153,11 +153,16 @@ class Trainer:
             self.val_names = [ir.name for ir, _ in split.val]
         self.model = M2PN(M2PNConfig.from_dict(cfg.model))
         self.initialised_from = self._initialise(cfg.init_from) if cfg.init_from else None
+        # one CUDA device per process when there is one (torchrun sets LOCAL_RANK), else the CPU
+        self.device = (torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if torch.cuda.is_available()
+                       else torch.device("cpu"))
+        self.model.to(self.device)
         self.forward_model: torch.nn.Module = self.model
         if self.world > 1:  # gradients averaged across processes; buffers (the memory bank) kept in step
             from torch.nn.parallel import DistributedDataParallel
 
-            self.forward_model = DistributedDataParallel(self.model)
+            self.forward_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         quality_opts = dict(cfg.quality)
         self.quality = build_quality_evaluator(quality_opts.pop("kind", "noref"), **quality_opts)
         self.model.set_quality_evaluator(self.quality)
@@ -200,7 +205,8 @@ class Trainer:
 
     def batch(self, dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
         pairs = [dataset[int(i)] for i in indices]
-        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+        return (torch.stack([p[0] for p in pairs]).to(self.device, non_blocking=True),
+                torch.stack([p[1] for p in pairs]).to(self.device, non_blocking=True))
 
     # ----- steps ----------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
@@ -309,7 +315,7 @@ class Trainer:
 
         out = self.cfg.output
         plot_losses(self.history, out / "loss_curve.png")
-        slots = self.model.dmb.slot_updates.numpy() if getattr(self.model, "dmb", None) is not None else np.zeros(0)
+        slots = self.model.dmb.slot_updates.cpu().numpy() if getattr(self.model, "dmb", None) is not None else np.zeros(0)
         plot_memory_bank(self.history, slots, out / "memory_bank.png")
 
     def export(self, path: Path | None = None) -> Path:
