@@ -129,6 +129,18 @@ def method_and_fallbacks(cfg) -> tuple[str, tuple[str, ...]]:
     return cfg.fusion.method, tuple(cfg.fusion.fallbacks)
 
 
+def video_mode_for(cfg, capture: PairSource) -> bool:
+    """``fusion.video_mode``: on / off as given; ``auto``: on unless the frames are still images (folders)."""
+    mode = cfg.fusion.video_mode
+    if mode != "auto":
+        return mode == "on"
+    from .sources.folder import ImageFolderSource
+
+    sources = list(getattr(capture, "sources", {}).values())
+    sources += [getattr(capture, name, None) for name in ("ir_source", "rgb_source")]
+    return not any(isinstance(s, ImageFolderSource) for s in sources)
+
+
 def pipeline_from_config(cfg, capture: PairSource, on_status: Callable[[str], None] | None = None,
                          detector_async: bool = True) -> FusionPipeline:
     """A :class:`FusionPipeline` wired as ``cfg`` says (method + fallbacks, gain, registration, detector)."""
@@ -136,7 +148,7 @@ def pipeline_from_config(cfg, capture: PairSource, on_status: Callable[[str], No
     options = PipelineOptions(method=method, fallbacks=fallbacks,
                               backend=cfg.fusion.backend, weights=cfg.fusion.weights, palette=cfg.fusion.palette,
                               show_detections=cfg.detector.enabled, detector_async=detector_async,
-                              entities=tuple(cfg.fusion.entities))
+                              entities=tuple(cfg.fusion.entities), video_mode=video_mode_for(cfg, capture))
     pipeline = FusionPipeline(capture, options, gain=create_gain(cfg), registrar=create_registrar(cfg),
                               detector=create_detector(cfg), on_status=on_status)
     if cfg.calibration is None:

@@ -67,6 +67,9 @@ class FusionConfig:
     backend: str = _opt("auto", choices=("auto", "cpu", "cuda", "tensorrt"))
     weights: str | None = _opt(None, must_exist=True, doc="M2PN weights for m2pn / m2pn_rt; null = engine/weights/m2pn.pt")
     palette: str = _opt("ironbow", choices=("ironbow", "rainbow", "white_hot", "black_hot"))
+    video_mode: str = _opt("auto", choices=("auto", "on", "off"),
+                           doc="temporal stability (gain jumps absorbed, flicker damped); auto = on for cameras, "
+                               "video files, replays and the demo, off for image folders")
     entities: list[str] = _opt([], doc="EGMT entity names while detection is off, e.g. [person, car]; empty = all the model knows")
 
 

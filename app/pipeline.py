@@ -33,13 +33,14 @@ import cv2
 import numpy as np
 
 from engine import FusionEngine, FusionError
+from engine.temporal import VideoMode
 
 from .annotate import draw_detections
 from .errors import AppError
 
 log = logging.getLogger(__name__)
 
-STAGES = ("read", "gain", "register", "fuse", "detect", "draw", "sinks")
+STAGES = ("read", "gain", "register", "video", "fuse", "detect", "draw", "sinks")
 PALETTE_METHODS = ("white_hot", "black_hot", "ironbow", "rainbow")
 PALETTED_METHODS = ("alpha_blend", "msx")  # display modes that take a ``palette`` option
 NETWORK_METHODS = ("m2pn", "m2pn_rt")  # methods that take ``backend`` and ``weights`` options
@@ -110,6 +111,8 @@ class PipelineOptions:
         show_detections: draw the overlay (detection still runs, so toggling back is instant).
         detector_async: run the detector in its own thread (False: inline, deterministic; for tests/benchmarks).
         get_timeout_s: how long the worker waits for a pair before checking for stop/end.
+        video_mode: temporal stability for video (``engine.temporal.VideoMode``: thermal gain jumps absorbed,
+            flicker damped where nothing moves); off for still images. Switch with ``set_video_mode``.
     """
 
     method: str = "gff"
@@ -122,6 +125,7 @@ class PipelineOptions:
     detector_async: bool = True
     get_timeout_s: float = 0.1
     entities: tuple[str, ...] = ()  # EGMT entity names used while detection is off; empty = all the model knows
+    video_mode: bool = False
 
 
 class PipelineStats:
@@ -214,6 +218,7 @@ class FusionPipeline:
         self._resize_noted = False
         self._last_pair = None
         self._reprocess = False
+        self._video: VideoMode | None = VideoMode() if self.options.video_mode else None
         self.error: BaseException | None = None
         self.show_detections = self.options.show_detections
         # Detection mailbox: the newest fused frame waiting for the detector thread, and its newest result.
@@ -351,6 +356,18 @@ class FusionPipeline:
         elif current in PALETTED_METHODS:
             self.set_method(current, palette=palette)
 
+    @property
+    def video_mode(self) -> bool:
+        return self._video is not None
+
+    def set_video_mode(self, on: bool) -> None:
+        """Video mode on/off (thread-safe); it starts with no history, so switching it on shows no old frame."""
+        self._video = VideoMode() if on else None
+        self.options.video_mode = bool(on)
+        with self._method_lock:
+            if self._paused.is_set():
+                self._reprocess = True
+
     def _apply_pending_method(self) -> None:
         with self._method_lock:
             pending, self._pending_method = self._pending_method, None
@@ -364,6 +381,9 @@ class FusionPipeline:
             return
         old, self._engine = self._engine, engine
         self._method_name = engine.name
+        video = self._video
+        if video is not None:
+            video.reset()  # frames of the old method must not blend into the new one
         if old is not None:
             old.close()
         self.status(f"fusion method: {self.describe_engine(engine)}")
@@ -593,10 +613,24 @@ class FusionPipeline:
         timings["register"] = (time.perf_counter() - t0) * 1000.0
 
         t0 = time.perf_counter()
+        video = self._video
+        method = self._engine.method
+        if getattr(method, "streaming", video is not None) != (video is not None):
+            method.set_streaming(video is not None)  # m2pn_rt: overlap its network with the pipeline on video
+        if video is not None:
+            ir = video.stabilize_thermal(ir, rgb)  # camera gain jumps taken out before fusion
+        video_ms = (time.perf_counter() - t0) * 1000.0
+
+        t0 = time.perf_counter()
         fused = self._engine.fuse(ir, rgb)
         if fused.ndim == 2:
             fused = cv2.cvtColor(fused, cv2.COLOR_GRAY2BGR)
         timings["fuse"] = (time.perf_counter() - t0) * 1000.0
+
+        t0 = time.perf_counter()
+        if video is not None:
+            fused = video.filter(fused)
+        timings["video"] = video_ms + (time.perf_counter() - t0) * 1000.0
 
         t0 = time.perf_counter()
         if self.detector is not None:

@@ -27,7 +27,7 @@ from engine.errors import FusionError
 from engine.evaluate import LoadedPair, load_pairs
 from engine.metrics import qabf, ssim, vif
 from engine.paths import shared_data_dir
-from engine.realtime.method import DEFAULT_MAX_WORK_PIXELS
+from engine.realtime.method import DEFAULT_EPS, DEFAULT_MAX_WORK_PIXELS, DEFAULT_RADIUS
 from engine.registry import create_method
 
 QUALITY_METRICS = {"Qabf": qabf, "VIF": vif, "SSIM": ssim}
@@ -139,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=tno, help="folder with ir/ and vi/ (default: the shared TNO pairs)")
     p.add_argument("--weights", type=Path, default=None, help="M2PN weights (default engine/weights/m2pn.pt)")
     p.add_argument("--scales", type=float, nargs="+", default=[0.25], help="m2pn_rt scales to compare (default 0.25)")
-    p.add_argument("--radius", type=int, default=4, help="guided-filter radius (low-resolution pixels)")
-    p.add_argument("--eps", type=float, default=1e-4, help="guided-filter regulariser")
+    p.add_argument("--radius", type=int, default=DEFAULT_RADIUS, help=f"guided-filter radius (low-resolution pixels; default {DEFAULT_RADIUS})")
+    p.add_argument("--eps", type=float, default=DEFAULT_EPS, help="guided-filter regulariser")
     p.add_argument("--max-work-pixels", type=int, default=DEFAULT_MAX_WORK_PIXELS,
                    help=f"cap on the network's input pixels (default {DEFAULT_MAX_WORK_PIXELS}; 0: no cap)")
     p.add_argument("--limit", type=int, default=None, help="only the first N pairs")

@@ -14,10 +14,15 @@ NO_GPU_NOTE = ("No GPU was lent in this session, so there are no `cuda` or `tens
                "that copies the visible frame, measured interleaved with the others) is the steadier figure.")
 
 
-def write_json(rows: list[dict], path: str | Path) -> None:
+def write_json(rows, path: str | Path) -> None:
+    write_text(path, json.dumps(rows, indent=2) + "\n")
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path``, creating its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows, indent=2) + "\n")
+    path.write_text(text)
 
 
 def _fmt(value, digits: int = 1) -> str:

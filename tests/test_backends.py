@@ -194,7 +194,7 @@ def test_dynamic_engine_serves_every_size_in_range(tiny_model, tmp_path):
     engines = _engine_set(tiny_model, tmp_path, compiler, dynamic=True, multiple=32)
     for shape in [(1, 1, 480, 640), (1, 1, 256, 320), (1, 1, 736, 1280)]:
         engines.engine(shape)
-    assert engines.builds == 1 and compiler.compiled[0][0] == "1x1x64x64-1x1x480x640-1x1x1088x1920"
+    assert engines.builds == 1 and compiler.compiled[0][0] == "1x1x16x16-1x1x480x640-1x1x1088x1920"
     with pytest.raises(BackendUnavailableError, match="outside the dynamic engine range"):
         engines.engine((1, 1, 2176, 3840))
 

@@ -171,3 +171,26 @@ def test_m2pn_rt_agrees_with_the_full_network_on_a_tno_pair(tno_dir, tmp_path):
     corr = np.corrcoef(rt.ravel(), full.ravel())[0, 1]
     assert err.mean() < 0.03, f"mean |rt - full| = {err.mean():.4f} with {weights}"
     assert corr > 0.95, f"correlation {corr:.3f} with {weights}"
+
+
+# ---- streaming (video mode) -------------------------------------------------------------------------------
+def test_streaming_applies_the_previous_frames_coefficients_to_the_current_frame(rng):
+    torch.manual_seed(0)
+    model = M2PN(M2PNConfig(**TINY)).eval()
+    plain = M2PNRealtimeMethod(model=model, backend="cpu", cpu_runtime="torch", max_work_pixels=40 * 30)
+    streaming = M2PNRealtimeMethod(model=model, backend="cpu", cpu_runtime="torch", max_work_pixels=40 * 30,
+                                   streaming=True)
+    frames = [(textured(rng, 120, 160), textured(rng, 120, 160)) for _ in range(3)]
+    outs = [streaming.fuse(ir, vi) for ir, vi in frames]
+    assert np.allclose(outs[0], plain.fuse(*frames[0]), atol=1e-6)  # first frame: its own coefficients
+    from engine.realtime.method import reduce_area, work_size as ws
+    h, w = ws(120, 160, plain.scale, plain.max_work_pixels)
+    for t in (1, 2):
+        ir_l, vi_l = (reduce_area(x, h, w)[None] for x in frames[t - 1])
+        expected = np.clip(plain._coefficients(ir_l, vi_l).apply_upsampled(*frames[t]), 0, 1)
+        assert np.allclose(outs[t], expected, atol=1e-6)
+    streaming.reset_stream()  # after a seek: the next frame uses its own coefficients again
+    assert np.allclose(streaming.fuse(*frames[0]), plain.fuse(*frames[0]), atol=1e-6)
+    streaming.close()
+    with pytest.raises(FusionInputError, match="closed"):
+        streaming.fuse(*frames[0])

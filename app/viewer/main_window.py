@@ -148,6 +148,11 @@ class MainWindow(QMainWindow):
         self.detect_box.setToolTip("YOLOv5 overlay (D)" if has_detector else
                                    "no detector model configured (detector.model or --detector MODEL.onnx)")
         self.detect_box.toggled.connect(self.set_detections_visible)
+        self.video_box = QCheckBox("Video mode")
+        self.video_box.setChecked(self.pipeline.video_mode)
+        self.video_box.setToolTip("temporal stability: thermal gain jumps absorbed, flicker damped where nothing "
+                                  "moves (fusion.video_mode; off for still images)")
+        self.video_box.toggled.connect(self.set_video_mode)
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(1, 99)
         self.threshold_slider.setValue(int(round(self.cfg.detector.threshold * 100)))
@@ -181,7 +186,7 @@ class MainWindow(QMainWindow):
                 w.setToolTip("replay controls: available when replaying a session (--replay)")
 
         row1 = QHBoxLayout()
-        for w in (QLabel("Method"), self.method_box, QLabel("Palette"), self.palette_box, self.detect_box,
+        for w in (QLabel("Method"), self.method_box, QLabel("Palette"), self.palette_box, self.video_box, self.detect_box,
                   self.threshold_slider, self.threshold_label):
             row1.addWidget(w)
         row1.addStretch(1)
@@ -307,6 +312,10 @@ class MainWindow(QMainWindow):
     def set_detections_visible(self, visible: bool) -> None:
         self.pipeline.show_detections = bool(visible)
         self.show_status("detections shown" if visible else "detections hidden")
+
+    def set_video_mode(self, on: bool) -> None:
+        self.pipeline.set_video_mode(bool(on))
+        self.show_status("video mode on: gain jumps absorbed, flicker damped" if on else "video mode off")
 
     def _on_threshold(self, value: int) -> None:
         self.pipeline.set_detection_threshold(value / 100.0)

@@ -2,8 +2,10 @@
 
 M2PN itself has no down-sampling (``size_multiple = 1``), but compiled engines are built for shapes: a
 *static* engine accepts exactly one (H, W), a *dynamic* one any (H, W) inside [min, max]. Padding every
-frame up to a fixed multiple (e.g. 32) keeps the number of distinct shapes small, so a static-shape cache
-holds a handful of engines instead of one per odd frame size.
+frame up to a fixed multiple (e.g. 32) would keep the number of distinct shapes small, but it changes
+M2PN's output (its prompts pool globally over the padded image), so the runners build engines for the
+exact size instead (a camera's size does not change, and the cache is keyed by shape);
+:func:`pad_to_multiple` stays for networks that need it.
 """
 
 from __future__ import annotations

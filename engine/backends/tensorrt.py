@@ -99,12 +99,14 @@ class EngineSet:
         cache: where engines live on disk.
         precision: ``fp16`` or ``fp32``.
         dynamic: one engine for every (H, W) in ``[min_hw, max_hw]`` instead of one per shape.
-        multiple: inputs are padded to multiples of this, so few distinct static shapes occur.
+        multiple: inputs are padded to multiples of this (default 1: never). Padding changes M2PN's output
+            (its prompts pool over the whole image, padding included: up to 0.167 at 120x90 padded to 128x96),
+            and the cache is keyed by shape anyway, so engines are built for the exact frame size.
     """
 
     def __init__(self, module: nn.Module, compiler: EngineCompiler, cache: EngineCache, precision: str = "fp16",
-                 dynamic: bool = False, multiple: int = 32, opt_hw: tuple[int, int] = (480, 640),
-                 min_hw: tuple[int, int] = (64, 64), max_hw: tuple[int, int] = (1088, 1920)) -> None:
+                 dynamic: bool = False, multiple: int = 1, opt_hw: tuple[int, int] = (480, 640),
+                 min_hw: tuple[int, int] = (16, 16), max_hw: tuple[int, int] = (1088, 1920)) -> None:
         self.module, self.compiler, self.cache = module, compiler, cache
         self.precision, self.dynamic, self.multiple = precision, dynamic, multiple
         self.opt_hw, self.min_hw, self.max_hw = padded_size(*opt_hw, multiple), min_hw, max_hw
@@ -153,10 +155,14 @@ class EngineSet:
 
 
 class TensorRTRunner(Runner):
-    """Pad to ``multiple``, run the (cached) TensorRT engine on the GPU, crop, return CPU float32."""
+    """Run the (cached) TensorRT engine built for the input's exact shape on the GPU; return CPU float32.
+
+    ``multiple`` > 1 pads to that multiple first and crops after (fewer engines, but the output then
+    differs from the CPU's: see :class:`EngineSet`); the default 1 never pads.
+    """
 
     def __init__(self, model: nn.Module, precision: str = "fp16", cache_dir: str | Path | None = None,
-                 dynamic: bool = False, multiple: int = 32, opt_hw: tuple[int, int] = (480, 640),
+                 dynamic: bool = False, multiple: int = 1, opt_hw: tuple[int, int] = (480, 640),
                  compiler: EngineCompiler | None = None, requested: str = "tensorrt",
                  fallbacks: list[str] | None = None) -> None:
         if precision not in ("fp16", "fp32"):

@@ -4,6 +4,6 @@ edge-aware two-guide guided upsampling (:mod:`engine.realtime.guided`), on the f
 The registered ``m2pn_rt`` method lives in :mod:`engine.realtime.method`.
 """
 
-from .guided import LinearCoefficients, fit_two_guide, guided_upsample
+from .guided import LinearCoefficients, fit_two_guide, guided_upsample, low_resolution_model
 
-__all__ = ["LinearCoefficients", "fit_two_guide", "guided_upsample"]
+__all__ = ["LinearCoefficients", "fit_two_guide", "guided_upsample", "low_resolution_model"]

@@ -2,7 +2,7 @@
 
 Per frame (B pairs of (H, W) luminance):
 
-1. both sources are reduced by ``scale`` (area averaging, e.g. 640x480 -> 160x120);
+1. both sources are reduced by ``scale`` and the pixel budget (area averaging, e.g. 640x480 -> 120x90);
 2. the trained M2PN (prompts, memory bank and all, frozen) fuses the reduced pair on the chosen backend
    (ONNX Runtime on a CPU by default; see :func:`engine.backends.create_runner`);
 3. its output is explained locally as ``a*IR + b*VIS + c`` (two-guide guided filter at low resolution),
@@ -12,10 +12,17 @@ So the network still decides how much of each modality every region gets (its pr
 work); full-resolution edges and texture come from the sources in those proportions. The cost of the
 network falls with the square of ``scale``; the guided step is a few box filters at low resolution plus
 one multiply-add per pixel at full resolution.
+
+**Streaming** (``set_streaming(True)``, used by the application's video mode): the network for frame t
+runs on a worker thread while frame t is finished with the coefficients of frame t-1 and while the
+pipeline reads the next pair, so the network's time overlaps the rest of the pipeline. Every pixel is
+still frame t's own (the sources carry all edges and texture); only the mix proportions, which vary over
+about 8 low-resolution pixels, are one frame old. Still images and batches never stream.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -28,14 +35,18 @@ from ..m2pn import M2PN
 from ..m2pn.weights import load_frozen
 from ..methods.base import FusionMethod
 from ..registry import register_method
-from .guided import guided_upsample
+from .guided import LinearCoefficients, guided_upsample, low_resolution_model
 
 #: defaults chosen from the measurements in docs/benchmarks.md ("what we tried")
 DEFAULT_SCALE = 0.25
-DEFAULT_RADIUS = 4
+#: radius 8 (low-resolution pixels): the widest window keeps the mix proportions steady across strong
+#: edges, so no band forms beside them (halo measure on the lakeside frame: r = 2: 3.4, 4: 2.3, 6: 1.8,
+#: 8: 1.55 grey levels, the full network 1.6; ``python -m bench.halo``)
+DEFAULT_RADIUS = 8
 DEFAULT_EPS = 1e-4
-#: add back the low-resolution residual of the linear fit (keeps the network's coarse content exactly)
-DEFAULT_RESIDUAL = True
+#: the low-resolution residual of the linear fit is NOT added back: it carries the 120x90 network's own
+#: edge bands, which upsampled become the halos (dark band over the skyline, rims round people)
+DEFAULT_RESIDUAL = False
 #: pixel budget of the network input (120x90): caps the cost per frame whatever the camera resolution
 DEFAULT_MAX_WORK_PIXELS = 120 * 90
 #: two intra-op threads: on the idle 2-core target the pipeline ran at 36.8 FPS at 640x480 with 2 against
@@ -66,6 +77,23 @@ def work_size(height: int, width: int, scale: float, max_pixels: int | None = No
     return h, w
 
 
+def reduce_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W) float32 -> (height, width) by area averaging, in two steps when that is cheaper.
+
+    OpenCV's area resize has a fast path for integer factors only; 1280x720 -> 139x78 (factor 9.2) takes
+    it in two steps: integer factor 9 first (the last W % 9 columns / H % 9 rows, at most 8 pixels, are
+    dropped), then 142x80 -> 139x78. 1.1 -> 0.25 ms of one core per image at 1280x720, 2.4 -> 0.6 ms at
+    1920x1080; the result differs from the one-step resize by about 2 grey levels on noise.
+    """
+    big_h, big_w = image.shape
+    k = min(big_h // height, big_w // width)
+    if k < 2 or (big_h % height == 0 and big_w % width == 0):
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    mid_h, mid_w = big_h // k, big_w // k
+    mid = cv2.resize(image[:mid_h * k, :mid_w * k], (mid_w, mid_h), interpolation=cv2.INTER_AREA)
+    return cv2.resize(mid, (width, height), interpolation=cv2.INTER_AREA)
+
+
 @register_method("m2pn_rt", "M2PN in real time: network at reduced size + edge-aware guided upsampling")
 class M2PNRealtimeMethod(RunnerBacked, FusionMethod):
     """Real-time M2PN.
@@ -76,20 +104,22 @@ class M2PNRealtimeMethod(RunnerBacked, FusionMethod):
         scale: network resolution relative to the frame (default 0.25; 1.0 = full-resolution M2PN).
         max_work_pixels: cap on the network's input pixels (default 10800 = 120x90; None: no cap), so
             the cost per frame stays flat from 640x480 to 1280x720.
-        radius: guided-filter window radius in low-resolution pixels (default 4).
+        radius: guided-filter window radius in low-resolution pixels (default 8).
         eps: guided-filter regulariser (default 1e-4).
-        residual: add back the low-resolution residual of the linear fit (default True).
+        residual: add back the low-resolution residual of the linear fit (default False: it brings halos).
         backend: ``auto`` | ``tensorrt`` | ``cuda`` | ``cpu`` (see :mod:`engine.backends`).
         cpu_runtime: ``auto`` | ``onnxruntime`` | ``torch`` for the cpu backend.
         threads: CPU threads of the runtime (default 2, see ``DEFAULT_THREADS``; None: the runtime's default).
         cache_dir: compiled-engine / ONNX cache folder.
+        streaming: start in streaming mode (see the module docstring; default False).
     """
 
     def __init__(self, weights: str | Path | None = None, model: M2PN | None = None, scale: float = DEFAULT_SCALE,
                  max_work_pixels: int | None = DEFAULT_MAX_WORK_PIXELS,
                  radius: int = DEFAULT_RADIUS, eps: float = DEFAULT_EPS,
                  residual: bool = DEFAULT_RESIDUAL, backend: str = "auto",
-                 cpu_runtime: str = "auto", threads: int | None = DEFAULT_THREADS, cache_dir: str | Path | None = None) -> None:
+                 cpu_runtime: str = "auto", threads: int | None = DEFAULT_THREADS, cache_dir: str | Path | None = None,
+                 streaming: bool = False) -> None:
         work_size(64, 64, float(scale), max_work_pixels)  # validates scale and the budget
         self.max_work_pixels = None if max_work_pixels is None else int(max_work_pixels)
         if int(radius) < 1 or float(eps) <= 0:
@@ -99,6 +129,23 @@ class M2PNRealtimeMethod(RunnerBacked, FusionMethod):
         self.scale, self.radius, self.eps, self.residual = float(scale), int(radius), float(eps), bool(residual)
         self._runner = create_runner(self.model, backend, cache_dir=cache_dir,
                                      cpu_runtime=cpu_runtime, threads=threads)
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: tuple[tuple[int, int, int], Future] | None = None  # (frame shape, coefficients of the last frame)
+        self.streaming = False
+        self.set_streaming(streaming)
+
+    def set_streaming(self, on: bool) -> None:
+        """Overlap the network with the rest of the pipeline (one frame old mix proportions; see above)."""
+        self.streaming = bool(on)
+        if self.streaming and self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="m2pn_rt-network")
+        self.reset_stream()
+
+    def reset_stream(self) -> None:
+        """Forget the previous frame's coefficients (after a seek or a change of source)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending[1].cancel()
 
     def fuse(self, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
         """(H, W) float32 [0, 1] thermal and visible luminance -> (H, W) float32 [0, 1] fused."""
@@ -117,14 +164,40 @@ class M2PNRealtimeMethod(RunnerBacked, FusionMethod):
         h, w = work_size(height, width, self.scale, self.max_work_pixels)
         if (h, w) == (height, width):  # scale 1: plain full-resolution M2PN
             return self._network(ir, vi)
-        ir_low = np.stack([cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in ir])
-        vi_low = np.stack([cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in vi])
+        ir_low = np.stack([reduce_area(x, h, w) for x in ir])
+        vi_low = np.stack([reduce_area(x, h, w) for x in vi])
+        if self.streaming and ir.shape[0] == 1 and self._executor is not None:
+            return self._fuse_streaming(ir, vi, ir_low, vi_low)
         fused_low = self._network(ir_low, vi_low)
         out = np.empty_like(ir)
         for i in range(ir.shape[0]):
             out[i] = guided_upsample(ir[i], vi[i], ir_low[i], vi_low[i], fused_low[i], self.radius, self.eps,
                                      self.residual)
         return out
+
+    def _coefficients(self, ir_low: np.ndarray, vi_low: np.ndarray) -> LinearCoefficients:
+        """(1, h, w) reduced pair -> the low-resolution linear model of the network's output on it."""
+        fused_low = self._network(ir_low, vi_low)
+        return low_resolution_model(ir_low[0], vi_low[0], fused_low[0], self.radius, self.eps, self.residual)
+
+    def _fuse_streaming(self, ir: np.ndarray, vi: np.ndarray, ir_low: np.ndarray, vi_low: np.ndarray) -> np.ndarray:
+        """(1, H, W) pair -> (1, H, W): frame t with the coefficients of frame t-1; frame t's network starts now."""
+        job = self._executor.submit(self._coefficients, ir_low, vi_low)
+        previous, self._pending = self._pending, (ir.shape, job)
+        if previous is None or previous[0] != ir.shape or previous[1].cancelled():
+            coeffs = job.result()  # first frame (or a new size): nothing older to use
+        else:
+            coeffs = previous[1].result()
+        out = coeffs.apply_upsampled(ir[0], vi[0])
+        return np.clip(out, 0.0, 1.0, out=out)[None]
+
+    def close(self) -> None:
+        """Stop the streaming worker (waits for a network pass in flight) and release the runner."""
+        self.reset_stream()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        super().close()
 
     def _network(self, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
         """(B, h, w) -> (B, h, w) float32: the M2PN forward pass on the backend."""
