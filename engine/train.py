@@ -50,6 +50,7 @@ class TrainConfig:
     lr_decay_per_epoch: float = 0.9
     epochs: int = 10
     checkpoint_every: int = 25
+    val_every: int = 0        # also validate every N steps (0: only at the end of each epoch)
     seed: int = 0
     output: Path = Path("runs/m2pn")
     export: Path = Path("engine/weights/m2pn.pt")
@@ -91,7 +92,7 @@ class TrainConfig:
                 kwargs[key] = int(data.pop(key))
         if "seed" in data:
             kwargs["data_seed"] = int(data.pop("seed"))
-        for key in ("batch_size", "epochs", "checkpoint_every", "seed"):
+        for key in ("batch_size", "epochs", "checkpoint_every", "val_every", "seed"):
             if key in train:
                 kwargs[key] = int(train.pop(key))
         for key in ("lr", "lr_decay_per_epoch"):
@@ -301,7 +302,10 @@ class Trainer:
         if not path.is_file():
             raise FusionError(f"--resume: no checkpoint at {path}")
         blob = torch.load(path, map_location="cpu", weights_only=False)
-        if blob.get("config") != self.model.config.to_dict():
+        from .m2pn import M2PNConfig
+
+        # options added since the checkpoint was written take their defaults
+        if M2PNConfig.from_dict(blob.get("config")).to_dict() != self.model.config.to_dict():
             raise FusionError(f"--resume: {path} was trained with a different model config")
         if blob["meta"].get("data_fingerprint") != self.train_set.fingerprint():
             raise FusionError(f"--resume: {path} was trained on different data (fingerprint mismatch)")
@@ -402,9 +406,10 @@ def run(args: argparse.Namespace) -> int:
         trainer.elapsed_s += time.monotonic() - start
         bar.update(1)
         bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "step"}, refresh=False)
-        if trainer.step % trainer.steps_per_epoch == 0 and lead:
+        periodic = cfg.val_every and trainer.step % cfg.val_every == 0
+        if (trainer.step % trainer.steps_per_epoch == 0 or periodic) and lead:
             val = trainer.validate()
-            bar.write(f"epoch {trainer.step // trainer.steps_per_epoch}: validation {val}")
+            bar.write(f"step {trainer.step} (epoch {trainer.step / trainer.steps_per_epoch:.2f}): validation {val}")
         if trainer.step % cfg.checkpoint_every == 0:
             trainer.save_checkpoint()
             if lead:
