@@ -16,7 +16,7 @@ from .assembly import create_capture, pipeline_from_config
 from .config import AppConfig
 from .errors import AppError
 from .pipeline import FusionPipeline
-from .recording import recording_sinks
+from .recording import recording_sinks, writer_counts
 
 
 def format_summary(summary: dict, recording_lines: list[str]) -> str:
@@ -24,7 +24,7 @@ def format_summary(summary: dict, recording_lines: list[str]) -> str:
     pairing = summary.get("pairing") or {}
     lines = [
         f"frames: {summary['frames']}   mean FPS: {summary['fps']:.1f}   method: {summary['method']}   "
-        f"latency: {summary['latency_ms']:.1f} ms",
+        f"latency: {summary['latency_ms']:.1f} ms   wall: {summary.get('wall_s', 0.0):.1f} s",
         "stage ms: " + ", ".join(f"{k} {v:.1f}" for k, v in summary["stage_ms"].items()),
     ]
     if pairing:
@@ -53,6 +53,7 @@ def run_headless(cfg: AppConfig, frames: int | None = None, replay: str | None =
     for sink in sinks:
         pipeline.add_sink(sink)
 
+    tqdm.monitor_interval = 0  # no tqdm monitor thread: every thread this run starts is joined at its end
     bar = tqdm(total=frames, unit="frame", desc="fusing", file=out, dynamic_ncols=True)
     last_frames = 0
 
@@ -71,6 +72,7 @@ def run_headless(cfg: AppConfig, frames: int | None = None, replay: str | None =
         # Finish the queued frames and finalise the segment, even after Ctrl-C or an error.
         recording_lines = [sink.close() for sink in sinks]
     summary["wall_s"] = round(time.monotonic() - started, 2)
+    summary["recording"] = {sink.thread.name: writer_counts(sink) for sink in sinks}
     print(format_summary(summary, recording_lines), file=out)
     if summary["frames"] == 0 and "interrupted (Ctrl-C)" not in pipeline.status_messages:
         raise AppError(nothing_fused_reason(summary))

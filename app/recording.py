@@ -152,6 +152,12 @@ class SessionSink:
         return f"session: {self.writer.count} raw pairs in {self.writer.folder}" + _drop_note(self.thread)
 
 
+def writer_counts(sink) -> dict:
+    """``{"written": n, "dropped": n, "submitted": n, "error": str | None}`` of a recording sink's writer."""
+    t = sink.thread
+    return {"written": t.written, "dropped": t.dropped, "submitted": t.submitted, "error": t.error}
+
+
 def _drop_note(thread: WriterThread) -> str:
     notes = []
     if thread.dropped:

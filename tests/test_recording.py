@@ -13,20 +13,9 @@ from app.config import AppConfig, apply_overrides
 from app.demo import open_demo_pair
 from app.errors import RecordingError
 from app.pipeline import FusionPipeline, PipelineOptions
-from app.recorder import SegmentedRecorder, readable_frames
+from app.recorder import readable_frames
 from app.recording import SessionSink, VideoSink, WriterThread, recording_sinks
-
-
-class SlowRecorder(SegmentedRecorder):
-    """A real recorder on a disk that takes ``delay_s`` per frame (a slow SD card, a busy NAS)."""
-
-    def __init__(self, *args, delay_s: float, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.delay_s = delay_s
-
-    def write(self, frame, timestamp=None) -> None:
-        time.sleep(self.delay_s)
-        super().write(frame, timestamp)
+from bench.faults import SlowRecorder
 
 
 def test_writer_thread_writes_everything_queued_before_close():
