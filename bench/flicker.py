@@ -69,7 +69,14 @@ def video_sequences(root: Path, frames: int) -> dict[str, tuple[list[np.ndarray]
 
 def fuse_sequence(engine: FusionEngine, ir: list[np.ndarray], vi: list[np.ndarray], video: VideoMode | None
                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(fused frames, thermal frames as fused): with ``video``, the thermal is the gain-stabilised one."""
+    """(fused frames, thermal frames as fused): with ``video``, the thermal is the gain-stabilised one.
+
+    As in the pipeline, the video mode also switches a method's streaming on (``m2pn_rt``: its network
+    overlaps the next frame, with one-frame-old mix proportions).
+    """
+    set_streaming = getattr(engine.method, "set_streaming", None)
+    if set_streaming is not None:
+        set_streaming(video is not None)
     if video is None:
         return [engine.fuse(i, v) for i, v in zip(ir, vi)], list(ir)
     video.reset()
@@ -98,6 +105,8 @@ def run(sequences: dict, methods: list[str]) -> tuple[list[dict], dict]:
                     figures = flicker(fused, ir, vi)
                     # Lag of the temporal filter alone: against the per-frame fusion of the same (stabilised)
                     # thermal frames, so an absorbed gain jump does not count as lag.
+                    if mode == "on" and hasattr(engine.method, "set_streaming"):
+                        engine.method.set_streaming(False)
                     per_frame = fused if mode == "off" else [engine.fuse(i, v) for i, v in zip(used_ir, vi)]
                     lag = motion_lag(fused, per_frame, used_ir, vi)
                     rows.append({"sequence": seq, "method": method, "mode": mode, "frames": len(ir), **figures, **lag})

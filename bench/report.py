@@ -31,15 +31,16 @@ def _fmt(value, digits: int = 1) -> str:
 
 def speed_table(rows: list[dict]) -> str:
     """One Markdown table: resolution, method, backend, FPS, ×noop, ms per stage, peak memory."""
-    lines = ["| resolution | method | backend | FPS | ×noop | read | gain | register | fuse | detect | draw "
+    lines = ["| resolution | method | backend | FPS | ×noop | read | gain | register | video | fuse | detect | draw "
              "| peak heap MB | peak RSS MB |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r.get("fps") is None:
             lines.append(f"| {r['resolution']} | {r['method']} | — | failed: {r.get('error', '?')} "
-                         "| | | | | | | | | |")
+                         "| | | | | | | | | | |")
             continue
-        stages = " | ".join(_fmt(r.get(f"ms_{s}"), 2) for s in ("read", "gain", "register", "fuse", "detect", "draw"))
+        stages = " | ".join(_fmt(r.get(f"ms_{s}"), 2)
+                            for s in ("read", "gain", "register", "video", "fuse", "detect", "draw"))
         lines.append(f"| {r['resolution']} | {r['method']} | {r['backend']} | {_fmt(r['fps'])} "
                      f"| {_fmt(r.get('fps_vs_noop'), 3)} | {stages} | {_fmt(r.get('peak_tracemalloc_mb'))} "
                      f"| {_fmt(r.get('peak_rss_mb'))} |")
@@ -50,14 +51,15 @@ def realtime_summary(rows: list[dict], target_fps: float = 25.0) -> str:
     """One line per resolution: the real-time M2PN's end-to-end FPS against ``target_fps`` and the full network."""
     lines = []
     for r in rows:
-        if r["method"] != "m2pn_rt" or r.get("fps") is None:
+        if r["method"] not in ("m2pn_rt", "m2pn_rt+video") or r.get("fps") is None:
             continue
         full = next((x for x in rows if x["method"] == "m2pn" and x["resolution"] == r["resolution"]
                      and x.get("fps")), None)
         verdict = "meets" if r["fps"] >= target_fps else "misses"
         speedup = f", {r['fps'] / full['fps']:.0f}x the full-resolution network's {full['fps']:.1f} FPS" if full else ""
-        lines.append(f"- {r['resolution']}: `m2pn_rt` {r['fps']:.1f} FPS end to end ({verdict} the {target_fps:.0f} FPS "
-                     f"goal; fuse {r['ms_fuse']:.1f} ms per frame{speedup})")
+        video = f", video mode {r['ms_video']:.1f} ms" if r.get("ms_video") else ""
+        lines.append(f"- {r['resolution']}: `{r['method']}` {r['fps']:.1f} FPS end to end ({verdict} the {target_fps:.0f} "
+                     f"FPS goal; fuse {r['ms_fuse']:.1f} ms per frame{video}{speedup})")
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -29,9 +29,17 @@ from .noop import NOOP, ensure_registered
 
 log = logging.getLogger(__name__)
 
-RESOLUTIONS = ((320, 240), (640, 480), (1280, 720))
+RESOLUTIONS = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
 #: methods whose frames cost seconds: they get ``slow_frames`` frames instead of ``frames``
 SLOW_METHODS = frozenset({"m2pn", "egmt"})
+#: a method name ending in this runs with the pipeline's video mode on (``PipelineOptions.video_mode``), as
+#: the viewer does for cameras, video files and replays, e.g. ``m2pn_rt+video``
+VIDEO_SUFFIX = "+video"
+
+
+def split_video_suffix(name: str) -> tuple[str, bool]:
+    """``m2pn_rt+video`` -> (``m2pn_rt``, True); ``gff`` -> (``gff``, False)."""
+    return (name[: -len(VIDEO_SUFFIX)], True) if name.endswith(VIDEO_SUFFIX) else (name, False)
 
 
 @dataclass
@@ -123,10 +131,11 @@ def run_segment(method: str, width: int, height: int, frames: int, warmup: int, 
     ``after_warmup`` is called (on the worker thread) once the warm-up frames are done.
     """
     ensure_registered()
+    method, video_mode = split_video_suffix(method)
     ir_src, rgb_src = open_demo_pair(width, height, fps=25.0, seed=0, frames=warmup + frames, realtime=False)
     pipeline = FusionPipeline(LockstepCapture(ir_src, rgb_src),
                               PipelineOptions(method=method, fallbacks=(), method_options=dict(options or {}),
-                                              show_detections=True, detector_async=False),
+                                              show_detections=True, detector_async=False, video_mode=video_mode),
                               detector=detector)
     stamps: list[float] = []
     timings: list[dict[str, float]] = []
@@ -187,12 +196,12 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = Non
                 key = (width, height, method)
                 if key in failures:
                     continue
-                frames = cfg.slow_frames if method in SLOW_METHODS else cfg.frames
+                frames = cfg.slow_frames if split_video_suffix(method)[0] in SLOW_METHODS else cfg.frames
                 if progress:
                     progress(f"repeat {rep + 1}/{cfg.repeats}: {method} at {width}x{height}")
                 try:
-                    seg = run_segment(method, width, height, frames, cfg.warmup, cfg.method_options.get(method),
-                                      detector)
+                    seg = run_segment(method, width, height, frames, cfg.warmup,
+                                      cfg.method_options.get(split_video_suffix(method)[0]), detector)
                 except Exception as exc:  # noqa: BLE001 - a method that cannot run is reported, not fatal
                     failures[key] = str(exc)
                     log.warning("benchmark: %s at %dx%d failed: %s", method, width, height, exc)
@@ -217,9 +226,10 @@ def run_benchmark(cfg: BenchConfig, progress: Callable[[str], None] | None = Non
             for stage in STAGES:
                 row[f"ms_{stage}"] = round(statistics.median(s.stage_ms[stage] for s in segs), 2)
             if cfg.memory:
-                frames = min(cfg.slow_frames if method in SLOW_METHODS else cfg.frames, 5)
+                base = split_video_suffix(method)[0]
+                frames = min(cfg.slow_frames if base in SLOW_METHODS else cfg.frames, 5)
                 try:
-                    row.update(measure_memory(method, width, height, frames, cfg.method_options.get(method), detector))
+                    row.update(measure_memory(method, width, height, frames, cfg.method_options.get(base), detector))
                 except Exception as exc:  # noqa: BLE001
                     row["memory_error"] = str(exc)
             rows.append(row)

@@ -82,3 +82,11 @@ def test_report_rerenders_the_page_from_saved_rows(tmp_path):
     page = out.read_text()
     assert "| 320x240 | m2pn_rt | cpu | 40.0 |" in page and "meets the 25 FPS goal" in page
     assert (tmp_path / "fps.png").stat().st_size > 0
+
+
+def test_video_mode_rows_run_the_pipeline_with_the_video_mode(tmp_path):
+    rc = main(["--methods", "average+video", "average", "--resolutions", "96x64", "--frames", "2", "--repeats", "1",
+               "--no-memory", "--json", str(tmp_path / "b.json")])
+    assert rc == 0
+    rows = {r["method"]: r for r in json.loads((tmp_path / "b.json").read_text())}
+    assert rows["average+video"]["ms_video"] > 0 and rows["average"]["ms_video"] == 0

@@ -78,13 +78,19 @@ class TorchTensorRTCompiler:
         # The module is cast too, so the graph is FP16 end to end whether or not the installed version
         # still honours ``enabled_precisions`` (newer releases type the graph explicitly from its inputs).
         module = module.to("cuda", dtype).eval()
-        return self.trt.compile(module, ir="dynamo", inputs=self._inputs(spec, precision),
-                                enabled_precisions={dtype})
+        try:
+            return self.trt.compile(module, ir="dynamo", inputs=self._inputs(spec, precision),
+                                    enabled_precisions={dtype})
+        except TypeError:  # releases that dropped enabled_precisions type the graph from its inputs alone
+            return self.trt.compile(module, ir="dynamo", inputs=self._inputs(spec, precision))
 
     def save(self, compiled: nn.Module, path: Path, spec: ShapeSpec, precision: str) -> None:
         dtype = self._dtype(precision)
         example = [torch.rand(spec.opt_shape, device="cuda", dtype=dtype) for _ in range(2)]
-        self.trt.save(compiled, str(path), inputs=example)
+        try:
+            self.trt.save(compiled, str(path), arg_inputs=example)  # torch-tensorrt >= 2.5
+        except TypeError:
+            self.trt.save(compiled, str(path), inputs=example)
 
     def load(self, path: Path) -> Engine:
         return self.trt.load(str(path)).module()
