@@ -8,12 +8,13 @@ Knows geometry only: no Qt, no torch.
 """
 
 from .auto import AutoAlignResult, auto_align
+from .auto_verified import AutoVerdict, auto_calibrate
 from .calibration_file import (CALIBRATION_VERSION, Calibration, apply_homography, corner_rms, load_calibration,
                                save_calibration)
 from .errors import CalibrationError
 from .points import HomographyFit, fit_homography, read_point_pairs
 from .registrar import Registrar
 
-__all__ = ["AutoAlignResult", "auto_align", "CALIBRATION_VERSION", "Calibration", "apply_homography", "corner_rms",
+__all__ = ["AutoAlignResult", "auto_align", "AutoVerdict", "auto_calibrate", "CALIBRATION_VERSION", "Calibration", "apply_homography", "corner_rms",
            "load_calibration", "save_calibration", "CalibrationError", "HomographyFit", "fit_homography",
            "read_point_pairs", "Registrar"]

@@ -3,9 +3,12 @@
     python -m calibration points --pairs clicks.csv --out cal.yaml [--ir-size 640x512 --rgb-size 1280x720]
     python -m calibration checkerboard --ir boards/ir --rgb boards/rgb --pattern 9x6 --out cal.yaml
     python -m calibration auto --ir thermal.png --rgb colour.png --out cal.yaml
+    python -m calibration auto --ir-video thermal.mp4 --rgb-video colour.mp4 --frames 12 --out cal.yaml
     python -m calibration check cal.yaml --ir thermal.png --rgb colour.png --out check.png
 
-Every error is printed as one line naming the problem; the exit status is then 2.
+Every error is printed as one line naming the problem; the exit status is then 2. An automatic
+alignment that fails its own checks (see calibration.auto_verified) is refused: one line saying why,
+no file written, exit status 3.
 """
 
 from __future__ import annotations
@@ -18,25 +21,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .auto import auto_align
+from .auto_verified import MIN_GAIN, auto_calibrate, start_homography
 from .calibration_file import Calibration, load_calibration, save_calibration
 from .checkerboard import calibrate_from_boards, parse_pattern
 from .errors import CalibrationError
+from .frames import IMAGE_SUFFIXES, load_pairs, read_image
 from .overlay import check_image
 from .points import fit_homography, read_point_pairs
 from .registrar import Registrar
+from .score import AlignmentScorer, Bounds
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm"}
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(f"image not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise CalibrationError(f"cannot read image {path} (unsupported or corrupt)")
-    return image
+EXIT_REFUSED = 3
 
 
 def parse_size(text: str | None, what: str) -> tuple[int, int] | None:
@@ -103,25 +98,53 @@ def cmd_checkerboard(args) -> int:
 
 
 def cmd_auto(args) -> int:
-    ir, rgb = read_image(args.ir), read_image(args.rgb)
-    result = auto_align(ir, rgb, motion=args.motion)
-    cal = Calibration(homography=result.homography, ir_size=image_size(ir), rgb_size=image_size(rgb),
-                      direction=args.direction, method=f"auto-ecc-{args.motion}", reprojection_error_px=None,
-                      extra={"ecc": round(result.ecc, 4), "seconds": round(result.seconds, 3)})
+    pairs = load_pairs(args.ir, args.rgb, args.ir_video, args.rgb_video, args.frames)
+    ir_frames, rgb_frames = [p[0] for p in pairs], [p[1] for p in pairs]
+    bounds = Bounds(max_scale=args.max_scale, max_aspect=args.max_aspect, max_shear=args.max_shear,
+                    max_perspective=args.max_perspective, max_corner_motion=args.max_corner_motion)
+    print(f"{len(pairs)} frame pair(s), thermal {image_size(ir_frames[0])[0]}x{image_size(ir_frames[0])[1]}, "
+          f"colour {image_size(rgb_frames[0])[0]}x{image_size(rgb_frames[0])[1]}")
+    verdict = auto_calibrate(ir_frames, rgb_frames, bounds=bounds, motion=args.motion, min_gain=args.min_gain,
+                             agree_px=args.agree_px, progress=lambda text: print(f"  {text}...", flush=True))
+    g = verdict.geometry
+    print(f"result: scale {g['scale']:.3f}, rotation {g['rotation_deg']:.2f} deg, x/y ratio {g['aspect']:.3f}, "
+          f"shear {g['shear']:.3f}, corners moved up to {g['corner_motion_px']:.1f} px ({verdict.seconds:.1f} s)")
+    print(f"alignment score (edge orientation, held-out tiles): {verdict.score_before:.3f} before, "
+          f"{verdict.score_after:.3f} after; whole image {verdict.score_full_before:.3f} -> {verdict.score_full_after:.3f}")
+    print(f"half fits agree within {max(verdict.halves_px, verdict.result_px):.2f} px")
+    if not verdict.accepted:
+        print(f"error: refused, {verdict.reason}; nothing written (use points or checkerboard, or more frames)",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    ir0, rgb0 = ir_frames[0], rgb_frames[0]
+    cal = Calibration(homography=verdict.homography, ir_size=image_size(ir0), rgb_size=image_size(rgb0),
+                      direction=args.direction, method=f"auto-{args.motion}", reprojection_error_px=None,
+                      extra={"fit_score": round(verdict.fit.score, 4), "frames": len(pairs),
+                             "score_before": round(verdict.score_before, 4),
+                             "score_after": round(verdict.score_after, 4),
+                             "halves_px": round(max(verdict.halves_px, verdict.result_px), 3),
+                             "seconds": round(verdict.seconds, 3)})
     save_calibration(cal, args.out)
-    s, a, dx, dy, _ = result.coarse
-    print(f"coarse: scale {s:.3f}, rotation {a:.2f} deg, shift ({dx:.1f}, {dy:.1f}) px")
-    print(f"refined: ECC correlation of the gradient maps {result.ecc:.3f} ({result.seconds:.2f} s)")
-    if not result.ecc >= 0.2:
-        print("warning: low correlation; check the result with `python -m calibration check`")
+    print(f"accepted: {verdict.reason}")
     print(f"wrote {args.out}")
     return 0
 
 
 def cmd_check(args) -> int:
     cal = load_calibration(args.calibration)
-    ir, rgb = read_image(args.ir), read_image(args.rgb)
-    cal.check_frames(ir.shape, rgb.shape)
+    pairs = load_pairs(args.ir, args.rgb, args.ir_video, args.rgb_video, args.frames)
+    ir, rgb = pairs[0]
+    adapted = cal.adapted_to(image_size(ir), image_size(rgb))  # raises naming both sizes when it cannot
+    if adapted is not cal:
+        print(f"note: the calibration was made for other frame sizes; rescaled (same aspect ratios)")
+    cal = adapted
+    scorer = AlignmentScorer([p[0] for p in pairs], [p[1] for p in pairs])
+    before = scorer.score(start_homography(image_size(ir), image_size(rgb)))
+    after = scorer.score(cal.homography)
+    print(f"alignment score (edge orientation, {len(pairs)} frame pair(s)): {before:.3f} with the thermal image "
+          f"only resized, {after:.3f} with this calibration")
+    if not after > before:
+        print("warning: this calibration does not align these images better than a plain resize")
     image = check_image(Registrar(cal), ir, rgb)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -155,18 +178,40 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_checkerboard)
 
-    p = sub.add_parser("auto", help="automatic alignment of one thermal/colour pair, no target needed")
-    p.add_argument("--ir", required=True, help="thermal image")
-    p.add_argument("--rgb", required=True, help="colour image")
+    def frames(p):
+        p.add_argument("--ir", help="thermal image, or a folder of thermal frames (paired with --rgb's by name)")
+        p.add_argument("--rgb", help="colour image, or a folder of colour frames")
+        p.add_argument("--ir-video", help="thermal video (frames paired with --rgb-video's by index)")
+        p.add_argument("--rgb-video", help="colour video")
+        p.add_argument("--frames", type=int, default=12, help="frame pairs sampled evenly from folders or videos "
+                                                              "(default 12)")
+
+    bounds = Bounds()
+    p = sub.add_parser("auto", help="automatic alignment of a thermal/colour pair or of many frames; no target needed",
+                       description="Fits the alignment, checks it on held-out structure and refuses (exit 3) a "
+                                   "result that is implausible or not clearly better than a plain resize.")
+    frames(p)
     p.add_argument("--motion", choices=("affine", "homography"), default="affine",
                    help="model of the final refinement (affine is steadier on weak texture)")
+    p.add_argument("--max-scale", type=float, default=bounds.max_scale,
+                   help=f"largest scale change either way vs. a plain resize (default {bounds.max_scale})")
+    p.add_argument("--max-aspect", type=float, default=bounds.max_aspect,
+                   help=f"largest change of the x/y scale ratio (default {bounds.max_aspect})")
+    p.add_argument("--max-shear", type=float, default=bounds.max_shear, help=f"largest shear (default {bounds.max_shear})")
+    p.add_argument("--max-perspective", type=float, default=bounds.max_perspective,
+                   help=f"largest projective corner motion, fraction of the diagonal (default {bounds.max_perspective})")
+    p.add_argument("--max-corner-motion", type=float, default=bounds.max_corner_motion,
+                   help=f"largest corner motion, fraction of the diagonal (default {bounds.max_corner_motion})")
+    p.add_argument("--min-gain", type=float, default=MIN_GAIN,
+                   help=f"held-out alignment score gain each half must bring (default {MIN_GAIN})")
+    p.add_argument("--agree-px", type=float, default=None,
+                   help="how far the two half fits may disagree, corner RMS px (default: 0.3%% of the diagonal, >= 1.5)")
     common(p)
     p.set_defaults(func=cmd_auto)
 
-    p = sub.add_parser("check", help="overlay image to judge a calibration by eye")
+    p = sub.add_parser("check", help="alignment score and an overlay image to judge a calibration by eye")
     p.add_argument("calibration", help="calibration YAML")
-    p.add_argument("--ir", required=True, help="thermal image")
-    p.add_argument("--rgb", required=True, help="colour image")
+    frames(p)
     p.add_argument("--out", required=True, help="PNG to write")
     p.set_defaults(func=cmd_check)
     return parser

@@ -33,6 +33,7 @@ from .errors import CalibrationError
 CALIBRATION_VERSION = 1
 DIRECTIONS = ("ir_to_rgb", "rgb_to_ir")
 REQUIRED_KEYS = ("version", "ir_size", "rgb_size", "homography")
+ASPECT_TOLERANCE = 0.01  # frames whose aspect ratio differs by more than this are another field of view
 
 
 @dataclass
@@ -64,12 +65,46 @@ class Calibration:
                                    f"got {self.direction!r}")
 
     def check_frames(self, ir_shape: tuple, rgb_shape: tuple) -> None:
-        """Raise CalibrationError when frame sizes differ from the ones the file was made for."""
+        """Raise CalibrationError (naming both sizes) when frame sizes differ from the ones the file was made for.
+
+        Strict; :meth:`adapted_to` (what :class:`Registrar` uses) rescales when the aspect ratios match.
+        """
         for key, size, shape in (("ir_size", self.ir_size, ir_shape), ("rgb_size", self.rgb_size, rgb_shape)):
             if size is not None and (shape[1], shape[0]) != tuple(size):
                 what = "thermal" if key == "ir_size" else "colour"
                 raise CalibrationError(f"{what} frames are {shape[1]}x{shape[0]} but the calibration file's "
                                        f"'{key}' is {size[0]}x{size[1]}; recalibrate for this camera mode")
+
+    def adapted_to(self, ir_size: tuple[int, int], rgb_size: tuple[int, int]) -> "Calibration":
+        """This calibration for frames of (w, h) ``ir_size`` and ``rgb_size``.
+
+        Returns ``self`` when the sizes match (or the file names none). When a camera's frames have another
+        size but the same aspect ratio (within ``ASPECT_TOLERANCE``), the camera is taken to deliver the
+        same view at another resolution (binning, a lower streaming mode) and the homography is rescaled
+        (pixel-centre convention, as ``cv2.resize``). Another aspect ratio means another field of view
+        (a crop): CalibrationError naming both sizes.
+        """
+        scales = []
+        for key, old, new in (("ir_size", self.ir_size, ir_size), ("rgb_size", self.rgb_size, rgb_size)):
+            what = "thermal" if key == "ir_size" else "colour"
+            if old is None or tuple(new) == tuple(old):
+                scales.append(np.eye(3))
+                continue
+            fx, fy = new[0] / old[0], new[1] / old[1]
+            if abs(fx / fy - 1.0) > ASPECT_TOLERANCE:
+                raise CalibrationError(f"{what} frames are {new[0]}x{new[1]} but the calibration file's '{key}' is "
+                                       f"{old[0]}x{old[1]} (another aspect ratio, so another field of view); "
+                                       f"recalibrate for this camera mode")
+            scales.append(np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1.0]]))
+        if all(np.array_equal(m, np.eye(3)) for m in scales):
+            return self
+        s_ir, s_rgb = scales
+        return Calibration(homography=s_rgb @ self.homography @ np.linalg.inv(s_ir),
+                           ir_size=tuple(ir_size) if self.ir_size else None,
+                           rgb_size=tuple(rgb_size) if self.rgb_size else None, direction=self.direction,
+                           method=self.method, reprojection_error_px=None, created=self.created,
+                           extra={**self.extra, "adapted_from": {"ir_size": list(self.ir_size or []),
+                                                                 "rgb_size": list(self.rgb_size or [])}})
 
     def map_ir_points(self, points: np.ndarray) -> np.ndarray:
         """(N, 2) thermal pixel coordinates -> (N, 2) colour pixel coordinates."""

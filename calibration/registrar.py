@@ -42,6 +42,9 @@ class Registrar:
     ``register(ir, rgb)`` -> (ir_on_grid, rgb_on_grid): with ``direction="ir_to_rgb"`` the thermal frame
     is warped onto the colour grid (colour unchanged); with ``"rgb_to_ir"`` the colour frame is warped onto
     the thermal grid. Pixels outside the warped image are 0. Thread-safe.
+
+    Frames of another size than the calibration's: see :meth:`prepare` (rescaled when the aspect ratios
+    match, CalibrationError naming both sizes otherwise).
     """
 
     def __init__(self, calibration: Calibration) -> None:
@@ -50,6 +53,7 @@ class Registrar:
         self.calibration = calibration
         self._lock = threading.Lock()
         self._maps: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._adapted: dict[tuple, Calibration] = {}  # per frame-size pair: the calibration adapted to it
 
     @classmethod
     def identity(cls, ir_size: tuple[int, int] | None = None, rgb_size: tuple[int, int] | None = None) -> "Registrar":
@@ -63,12 +67,35 @@ class Registrar:
     def direction(self) -> str:
         return self.calibration.direction
 
+    def prepare(self, ir_shape: tuple, rgb_shape: tuple) -> str | None:
+        """Check the calibration against frames of these shapes ((H, W) or (H, W, C)), adapting it if it can.
+
+        Returns None when the sizes are the calibration's (or it names none), a one-line note when the
+        homography was rescaled for frames of another size with the same aspect ratios (show it once), and
+        raises CalibrationError, one line naming both sizes, when it cannot adapt (another aspect ratio).
+        ``register`` calls it itself (once per frame size), so a caller may also just catch the error there.
+        """
+        key = (tuple(ir_shape[:2]), tuple(rgb_shape[:2]))
+        with self._lock:
+            if key not in self._adapted:
+                ir_size, rgb_size = (ir_shape[1], ir_shape[0]), (rgb_shape[1], rgb_shape[0])
+                self._adapted[key] = self.calibration.adapted_to(ir_size, rgb_size)  # raises when it cannot
+            adapted = self._adapted[key]
+        if adapted is self.calibration:
+            return None
+        cal = self.calibration
+        sizes = (f"thermal {cal.ir_size[0]}x{cal.ir_size[1]}" if cal.ir_size else "",
+                 f"colour {cal.rgb_size[0]}x{cal.rgb_size[1]}" if cal.rgb_size else "")
+        return (f"calibration made for {', '.join(s for s in sizes if s)}; frames are thermal {ir_shape[1]}x{ir_shape[0]}, "
+                f"colour {rgb_shape[1]}x{rgb_shape[0]}: homography rescaled (same aspect ratios)")
+
     def _maps_for(self, ir_shape: tuple, rgb_shape: tuple) -> tuple[np.ndarray, np.ndarray]:
-        key = (ir_shape[:2], rgb_shape[:2])
+        self.prepare(ir_shape, rgb_shape)
+        key = (tuple(ir_shape[:2]), tuple(rgb_shape[:2]))
         with self._lock:
             maps = self._maps.get(key)
             if maps is None:
-                h = self.calibration.homography
+                h = self._adapted[key].homography
                 if self.direction == "ir_to_rgb":  # output = colour grid; sample thermal at H^-1 p
                     maps = homography_maps(np.linalg.inv(h), (rgb_shape[1], rgb_shape[0]))
                 else:  # output = thermal grid; sample colour at H p
@@ -80,7 +107,6 @@ class Registrar:
         """(Hi, Wi[, C]) thermal and (Hc, Wc[, 3]) colour -> both on one grid (dtype and channels kept)."""
         if ir is None or rgb is None or ir.ndim not in (2, 3) or rgb.ndim not in (2, 3):
             raise CalibrationError("register() needs two images, (H, W) or (H, W, C)")
-        self.calibration.check_frames(ir.shape, rgb.shape)
         map1, map2 = self._maps_for(ir.shape, rgb.shape)
         if self.direction == "ir_to_rgb":
             return cv2.remap(ir, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0), rgb
