@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import signal
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 import cv2
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import Qt, QTimer, qInstallMessageHandler
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QApplication, QCheckBox, QComboBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QSlider,
@@ -438,6 +439,12 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+def _qt_message(mode, context, message: str) -> None:
+    """Qt's own messages to stderr, less the offscreen platform's notes that it ignores window size hints."""
+    if "propagateSizeHints" not in message:
+        print(message, file=sys.stderr)
+
+
 def run_viewer(cfg: AppConfig, replay: str | None = None, frames: int | None = None,
                screenshot: str | None = None, record: bool = False) -> int:
     """Open the viewer (on the demo, real sources or a replay, as ``cfg`` says) and run until closed.
@@ -446,6 +453,7 @@ def run_viewer(cfg: AppConfig, replay: str | None = None, frames: int | None = N
     """
     if screenshot and frames is None:
         frames = 30
+    qInstallMessageHandler(_qt_message)
     app = QApplication.instance() or QApplication(["irvis-fusion"])
     # Capture messages (source lost, reconnecting, end of stream) reach the status bar once the window exists.
     listeners: list = []
