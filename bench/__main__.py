@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PNG bar chart (default with --markdown: beside it, PAGE_fps.png; never a tracked docs image "
                         "unless named here)")
     p.add_argument("--quality", type=Path, default=None, help="Markdown quality table to include")
+    p.add_argument("--extra", type=Path, nargs="*", default=[],
+                   help="more Markdown sections for the page, each with its own ## heading (e.g. the halo and "
+                        "flicker sections, docs/images/bench_video_all.md)")
     p.add_argument("--tried", type=Path, default=None,
                    help="Markdown 'what we tried' section (default: the notes in bench/realtime_notes.py)")
     return p
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: quality table {args.quality} not found; run python -m bench.realtime_quality "
                   f"--markdown {args.quality} first", file=sys.stderr)
         chart = args.chart or args.markdown.with_name(f"{args.markdown.stem}_fps.png")
-        write_page(rows, args.markdown, chart, command, args.quality, args.tried)
+        write_page(rows, args.markdown, chart, command, args.quality, args.tried, args.extra)
     elif args.chart:
         write_chart(rows, args.chart)
     return 0 if all(r.get("fps") is not None for r in rows) else 1

@@ -43,7 +43,9 @@ DEFAULT_SCALE = 0.25
 #: edges, so no band forms beside them (halo measure on the lakeside frame: r = 2: 3.4, 4: 2.3, 6: 1.8,
 #: 8: 1.55 grey levels, the full network 1.6; ``python -m bench.halo``)
 DEFAULT_RADIUS = 8
-DEFAULT_EPS = 1e-4
+#: eps 3e-4 with r = 8: halo 1.34 (lakeside) and the closest to the full network's Qabf / VIF of the
+#: settings tried (TNO +1.2 / +8.8 %, MSRS +8.6 / +11.5 %; eps 1e-4: +4.3 / +10.3 and +12.8 / +16.9 %)
+DEFAULT_EPS = 3e-4
 #: the low-resolution residual of the linear fit is NOT added back: it carries the 120x90 network's own
 #: edge bands, which upsampled become the halos (dark band over the skyline, rims round people)
 DEFAULT_RESIDUAL = False
@@ -53,6 +55,8 @@ DEFAULT_MAX_WORK_PIXELS = 120 * 90
 #: 28.4 FPS with 1 (``python -m bench --methods m2pn_rt --resolutions 640x480 --threads N``); on a machine
 #: busy with other work 1 thread was faster (39.2 against 63.8 ms per frame), so it stays an option
 DEFAULT_THREADS = 2
+#: streaming: the network has its own thread beside the pipeline's, so one intra-op thread each on 2 cores
+STREAMING_THREADS = 1
 #: the reduced image never gets smaller than this on its short side (the network needs some context)
 MIN_WORK_SIDE = 32
 
@@ -105,7 +109,7 @@ class M2PNRealtimeMethod(RunnerBacked, FusionMethod):
         max_work_pixels: cap on the network's input pixels (default 10800 = 120x90; None: no cap), so
             the cost per frame stays flat from 640x480 to 1280x720.
         radius: guided-filter window radius in low-resolution pixels (default 8).
-        eps: guided-filter regulariser (default 1e-4).
+        eps: guided-filter regulariser (default 3e-4).
         residual: add back the low-resolution residual of the linear fit (default False: it brings halos).
         backend: ``auto`` | ``tensorrt`` | ``cuda`` | ``cpu`` (see :mod:`engine.backends`).
         cpu_runtime: ``auto`` | ``onnxruntime`` | ``torch`` for the cpu backend.
@@ -127,8 +131,10 @@ class M2PNRealtimeMethod(RunnerBacked, FusionMethod):
         # Frozen: eval mode keeps the memory bank read-only (it is only written in training).
         self.model, self.meta, self.weights_path = load_frozen(weights, model)
         self.scale, self.radius, self.eps, self.residual = float(scale), int(radius), float(eps), bool(residual)
-        self._runner = create_runner(self.model, backend, cache_dir=cache_dir,
-                                     cpu_runtime=cpu_runtime, threads=threads)
+        self._runner_options = dict(backend=backend, cache_dir=cache_dir, cpu_runtime=cpu_runtime)
+        self._threads = threads
+        self._runner = create_runner(self.model, threads=threads, **self._runner_options)
+        self._runner_threads = threads
         self._executor: ThreadPoolExecutor | None = None
         self._pending: tuple[tuple[int, int, int], Future] | None = None  # (frame shape, coefficients of the last frame)
         self.streaming = False
@@ -136,16 +142,24 @@ class M2PNRealtimeMethod(RunnerBacked, FusionMethod):
 
     def set_streaming(self, on: bool) -> None:
         """Overlap the network with the rest of the pipeline (one frame old mix proportions; see above)."""
+        self.reset_stream()
         self.streaming = bool(on)
         if self.streaming and self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="m2pn_rt-network")
-        self.reset_stream()
+        # On the CPU the network's thread count follows the mode: all of them for one frame at a time,
+        # one beside the pipeline's thread when streaming (a second one would only contend for the cores).
+        threads = STREAMING_THREADS if self.streaming else self._threads
+        runner = self._runner
+        if runner is not None and runner.choice.name == "cpu" and threads != self._runner_threads:
+            self._runner = create_runner(self.model, threads=threads, **self._runner_options)
+            self._runner_threads = threads
+            runner.close()
 
     def reset_stream(self) -> None:
         """Forget the previous frame's coefficients (after a seek or a change of source)."""
         pending, self._pending = self._pending, None
-        if pending is not None:
-            pending[1].cancel()
+        if pending is not None and not pending[1].cancel():
+            pending[1].exception()  # a pass in flight finishes first (its runner may be replaced next)
 
     def fuse(self, ir: np.ndarray, vi: np.ndarray) -> np.ndarray:
         """(H, W) float32 [0, 1] thermal and visible luminance -> (H, W) float32 [0, 1] fused."""
