@@ -219,6 +219,7 @@ class FusionPipeline:
         self._last_pair = None
         self._reprocess = False
         self._video: VideoMode | None = VideoMode() if self.options.video_mode else None
+        self._video_reset = threading.Event()
         self.error: BaseException | None = None
         self.show_detections = self.options.show_detections
         # Detection mailbox: the newest fused frame waiting for the detector thread, and its newest result.
@@ -367,6 +368,11 @@ class FusionPipeline:
         with self._method_lock:
             if self._paused.is_set():
                 self._reprocess = True
+
+    def reset_video_history(self) -> None:
+        """The next pair does not follow the last one (a seek): the video mode and a streaming method start
+        over with it instead of blending across the jump. Thread-safe; applied by the worker."""
+        self._video_reset.set()
 
     def _apply_pending_method(self) -> None:
         with self._method_lock:
@@ -615,6 +621,12 @@ class FusionPipeline:
         t0 = time.perf_counter()
         video = self._video
         method = self._engine.method
+        if self._video_reset.is_set():
+            self._video_reset.clear()
+            if video is not None:
+                video.reset()
+            if hasattr(method, "reset_stream"):
+                method.reset_stream()
         if getattr(method, "streaming", video is not None) != (video is not None):
             method.set_streaming(video is not None)  # m2pn_rt: overlap its network with the pipeline on video
         if video is not None:

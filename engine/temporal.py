@@ -159,8 +159,8 @@ class TemporalFilter:
 
     ``out_t = w * fused_t + (1 - w) * out_{t-1}``, with per-pixel ``w`` = ``min_weight`` where neither
     source changed since the previous frame and 1 where either did (ramp between ``motion_low`` and
-    ``motion_high`` grey levels of change, computed on reduced frames, dilated by one reduced pixel so
-    the rims of moving things count as moving).
+    ``motion_high`` grey levels of change above the frame's median change, computed on reduced frames,
+    dilated by one reduced pixel so the rims of moving things count as moving).
     """
 
     def __init__(self, settings: VideoModeSettings | None = None) -> None:
@@ -174,13 +174,21 @@ class TemporalFilter:
         self.last_weight: np.ndarray | None = None  # (h, w) weight of the current frame, for inspection
         self.cuts = 0
 
-    def weight_map(self, ir_small: np.ndarray, vi_small: np.ndarray) -> np.ndarray:
-        """(h, w) float32 weight of the current frame from the change of both reduced sources."""
+    def weight_map(self, ir_small: np.ndarray, vi_small: np.ndarray) -> tuple[np.ndarray, float]:
+        """(h, w) float32 weight of the current frame from the change of both reduced sources, and the share
+        of the frame that moved.
+
+        The thresholds sit above the frame's own noise: the median change (most of a frame does not move)
+        is added to both, so a noisy camera (or a small frame, reduced less) does not count as all moving.
+        """
         s = self.settings
-        change = np.maximum(cv2.absdiff(ir_small, self._prev_ir), cv2.absdiff(vi_small, self._prev_vi))
-        change = cv2.dilate(cv2.blur(change, (3, 3)), np.ones((3, 3), np.uint8))
-        ramp = np.clip((change - s.motion_low) / (s.motion_high - s.motion_low), 0.0, 1.0)
-        return (s.min_weight + (1.0 - s.min_weight) * ramp).astype(np.float32)
+        change = cv2.blur(np.maximum(cv2.absdiff(ir_small, self._prev_ir), cv2.absdiff(vi_small, self._prev_vi)), (3, 3))
+        moved = float((change > s.motion_high).mean())  # before the noise allowance: a cut is a cut
+        noise = float(np.median(change))
+        low, high = s.motion_low + noise, s.motion_high + noise
+        change = cv2.dilate(change, np.ones((3, 3), np.uint8))
+        ramp = np.clip((change - low) / (high - low), 0.0, 1.0)
+        return (s.min_weight + (1.0 - s.min_weight) * ramp).astype(np.float32), moved
 
     def __call__(self, fused: np.ndarray, ir_small: np.ndarray, vi_small: np.ndarray) -> np.ndarray:
         """Filter one frame.
@@ -196,10 +204,12 @@ class TemporalFilter:
             raise FusionInputError(f"video mode: fused frame must be uint8, got {fused.dtype}")
         fresh = (self._out is None or self._out.shape != fused.shape or self._prev_ir is None
                  or self._prev_ir.shape != ir_small.shape)
-        weight = None if fresh else self.weight_map(ir_small, vi_small)
-        if weight is not None and float((weight >= 0.999).mean()) > self.settings.cut_fraction:
-            self.cuts += 1  # most of the frame changed: a cut or a seek, start over
-            weight = None
+        weight = None
+        if not fresh:
+            weight, moved = self.weight_map(ir_small, vi_small)
+            if moved > self.settings.cut_fraction:
+                self.cuts += 1  # most of the frame changed: a cut or a seek, start over
+                weight = None
         self._prev_ir, self._prev_vi = ir_small, vi_small
         if weight is None:
             self.last_weight = None

@@ -124,3 +124,20 @@ def test_video_mode_auto_is_off_for_still_image_folders_and_on_for_video(tmp_pat
     assert not video_mode_for(auto, stills) and video_mode_for(auto, demo)
     assert video_mode_for(config_from_dict({"fusion": {"video_mode": "on"}}), stills)
     assert not video_mode_for(config_from_dict({"fusion": {"video_mode": "off"}}), demo)
+
+
+def test_pipeline_resets_the_video_history_on_request():
+    from app.demo import open_demo_pair
+    from app.pipeline import FusionPipeline, PipelineOptions
+
+    ir, rgb = open_demo_pair(160, 120, frames=4, realtime=False)
+    pipeline = FusionPipeline.from_sources(ir, rgb, PipelineOptions(method="average", video_mode=True, fallbacks=()),
+                                           lockstep=True)
+    weights = []
+    pipeline.add_sink(lambda f: weights.append(pipeline._video.temporal.last_weight))
+    pipeline.reset_video_history()  # before frame 0: nothing to forget yet
+    pipeline.run(max_frames=2)
+    assert weights[0] is None and weights[1] is not None  # frame 1 was blended with frame 0
+    pipeline.reset_video_history()
+    pipeline.run(max_frames=3)
+    assert weights[2] is None  # after the reset: the frame stands alone

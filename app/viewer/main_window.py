@@ -340,6 +340,7 @@ class MainWindow(QMainWindow):
     def _on_seek(self) -> None:
         if self.is_replay:
             self.pipeline.capture.seek(self.seek_slider.value())
+            self.pipeline.reset_video_history()  # the video mode must not blend across the jump
 
     def _on_speed(self, index: int) -> None:
         if self.is_replay:
