@@ -129,3 +129,23 @@ def test_residual_prior_changes_the_decision_only_with_nonzero_k():
     left, right = halves(-0.5)
     assert left.sum() > right.sum()
     assert torch.all(left >= right)
+
+
+def test_multiscale_gradient_term_rewards_large_scale_contrast():
+    from engine.m2pn.losses import max_gradient_term
+
+    g = torch.Generator().manual_seed(4)
+    texture = 0.05 * torch.rand(1, 1, 64, 64, generator=g)
+    square = torch.zeros(1, 1, 64, 64)
+    square[..., 16:48, 16:48] = 0.6                       # a large warm object, only in the thermal image
+    ir, vi = 0.2 + square, 0.3 + texture
+    keeps = 0.25 + texture + square                        # the object at full contrast, the texture kept
+    halves = 0.25 + texture + 0.5 * square                 # the same, the object's contrast halved
+    # one scale only sees the object's outline; several scales see its whole extent
+    single = max_gradient_term(halves, ir, vi, (1,)) - max_gradient_term(keeps, ir, vi, (1,))
+    multi = max_gradient_term(halves, ir, vi, (1, 2, 4, 8)) - max_gradient_term(keeps, ir, vi, (1, 2, 4, 8))
+    assert single > 0 and multi > single
+    # scale 1 alone is the paper's term
+    target = torch.maximum(sobel_magnitude(ir), sobel_magnitude(vi))
+    assert float(max_gradient_term(keeps, ir, vi, (1,))) == pytest.approx(
+        float((sobel_magnitude(keeps) - target).abs().mean()), rel=1e-6)

@@ -36,6 +36,7 @@ class M2PNConfig:
     gate_temperature: float = 0.05   # width of the soft acceptance gate that gives kappa a gradient
     target_accept_rate: float = 0.25  # fraction of instances the learnt threshold lets into the memory
     memory_key: str = "standardized"  # "raw": Theta_f as projected (first weights); see dmb.py
+    memory_key_momentum: float = 0.01  # EMA rate of the key statistics; must outpace the projection's drift in training
     memory_merge_threshold: float = 0.6  # cosine at which an accepted instance updates its nearest slot (Eq. 5) instead of replacing the least used one
     contrast_pool: int = 4           # F_ir / F_vi of Eq. 17: Phi pooled to pool x pool, flattened, projected to D
     # Ablation switches (paper's Table 3 cases)

@@ -77,6 +77,7 @@ class M2PN(nn.Module):
                 cfg.quality_stats_momentum, cfg.gate_temperature, cfg.target_accept_rate,
                 use_memory=cfg.use_dmb, use_quality=cfg.use_quality,
                 key_mode=cfg.memory_key, merge_threshold=cfg.memory_merge_threshold,
+                key_momentum=cfg.memory_key_momentum,
             )
         widths = (c, *cfg.decoder_channels)
         self.pgms = nn.ModuleList(
