@@ -90,3 +90,25 @@ def test_video_mode_rows_run_the_pipeline_with_the_video_mode(tmp_path):
     assert rc == 0
     rows = {r["method"]: r for r in json.loads((tmp_path / "b.json").read_text())}
     assert rows["average+video"]["ms_video"] > 0 and rows["average"]["ms_video"] == 0
+
+
+def test_video_page_is_written_from_the_saved_figures(tmp_path):
+    from bench.video_page import main as video_page
+
+    halo = {"rows": [{"method": m, "scene": "s", "group": "MSRS night", "halo": h, "halo_dark": h / 2, "halo_bright": h / 2,
+                      "near_fraction": 0.1, "black_lift": 40.0, "dark_fraction": 0.5, "mean_fused": 70.0, "mean_ir": 15.0,
+                      "mean_vi": 25.0} for m, h in (("m2pn", 1.6), ("m2pn_rt", 0.4))]}
+    from bench.halo import summary
+
+    halo["summary"] = summary(halo["rows"])
+    base = {"frames": 20, "ir": 10.0, "vi": 4.0, "ratio_mean": 0.5, "motion_pixels": 0.1, "corr_now": 0.99, "corr_prev": 0.8}
+    flick = [{"sequence": "clip 0114_1611", "method": "sources", "mode": "-", "frames": 20, "ir_change": 10.0, "vi_change": 4.0},
+             {"sequence": "clip 0114_1611", "method": "m2pn_rt", "mode": "off", **base, "fused": 5.0, "ratio_max": 0.5, "lag": 0.0},
+             {"sequence": "clip 0114_1611", "method": "m2pn_rt", "mode": "on", **base, "fused": 2.5, "ratio_max": 0.25, "lag": 0.05}]
+    (tmp_path / "h.json").write_text(json.dumps(halo))
+    (tmp_path / "f.json").write_text(json.dumps(flick))
+    out = tmp_path / "v.md"
+    assert video_page(["--halo", str(tmp_path / "h.json"), "--flicker", str(tmp_path / "f.json"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "MSRS night 0.40 against 1.60" in text and "no worse on every group" in text
+    assert "falls from 5.00 to 2.50 grey levels" in text and "0.25-0.25 of the larger source change" in text
