@@ -39,12 +39,14 @@ class WriterThread:
             reported once through ``on_status``; fusion goes on.
         max_queue: items waiting at most; more are dropped (counted in :attr:`dropped`).
         on_status: user-facing messages.
-        nice: scheduling niceness of the writer thread (Linux: per thread), so that on a saturated CPU the
-            fusion thread keeps its pace and the writer is the one that drops frames.
+        nice: scheduling niceness of the writer thread (Linux: per thread; 19 = lowest), so that on a
+            saturated CPU fusion keeps its pace and the writer is the one that drops frames. It still gets the
+            CPU that fusion leaves idle (a camera-paced run leaves some), unlike ``SCHED_IDLE``, which other
+            processes can starve completely.
     """
 
     def __init__(self, name: str, write: Callable[[Any], None], max_queue: int = 32,
-                 on_status: Callable[[str], None] | None = None, nice: int = 5) -> None:
+                 on_status: Callable[[str], None] | None = None, nice: int = 19) -> None:
         self.name = name
         self._write = write
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(max_queue)))
@@ -111,9 +113,11 @@ class VideoSink:
     """Pipeline sink: the annotated fused frame into a :class:`SegmentedRecorder`, on a writer thread."""
 
     def __init__(self, recorder: SegmentedRecorder, on_status: Callable[[str], None] | None = None,
-                 max_queue: int = 32) -> None:
+                 max_queue: int = 12) -> None:
         self.recorder = recorder
-        self.thread = WriterThread("video writer", lambda item: recorder.write(*item), max_queue, on_status)
+        # A short queue (about half a second at 25 FPS) and a modest priority: what a kill -9 can lose is the
+        # queue plus the open keyframe interval, so the video writer must not be the one starved.
+        self.thread = WriterThread("video writer", lambda item: recorder.write(*item), max_queue, on_status, nice=5)
 
     def __call__(self, result) -> None:
         self.thread.submit((result.annotated, result.timestamp))
@@ -135,7 +139,8 @@ class SessionSink:
 
         self.writer = SessionWriter(cfg.recording.session_dir, ir_description=cfg.sources.ir,
                                     rgb_description=cfg.sources.rgb, calibration=cfg.calibration)
-        self.thread = WriterThread("session writer", self.writer.write_pair, max_queue, on_status)
+        # Two PNGs per pair cost several times the video encoding: lowest priority, fusion first.
+        self.thread = WriterThread("session writer", self.writer.write_pair, max_queue, on_status, nice=19)
 
     @property
     def pairs(self) -> int:

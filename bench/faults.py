@@ -371,7 +371,7 @@ BAD_INPUTS: list[BadInput] = [
              _calibration_other_size, 2, "calibration file"),
     BadInput("calibration made for another frame size (viewer)", "window stuck on 'waiting for the first fused frame'",
              lambda w: _calibration_other_size(w, viewer=True), 2, "calibration file"),
-    BadInput("thermal video shorter than the colour one", "idled until the colour one ended", _shorter_thermal, 0,
+    BadInput("thermal stream shorter than the colour one", "idled until the colour one ended", _shorter_thermal, 0,
              "end of stream"),
     BadInput("viewer with no display", "Qt abort, exit 134", _no_display, 2, "--headless"),
     BadInput("viewer without Qt's xcb libraries", "Qt abort naming an installed package", _missing_qt_libraries, 2,

@@ -60,7 +60,7 @@ def test_a_calibration_for_another_frame_size_is_one_message_and_exit_2(tmp_path
 
 
 def test_the_run_ends_when_the_shorter_stream_ends(tmp_path):
-    result = check("thermal video shorter than the colour one", tmp_path)
+    result = check("thermal stream shorter than the colour one", tmp_path)
     # 1 s of thermal beside 10 s of colour, paced in real time: the run ends with the thermal stream.
     assert result["run_wall_s"] is not None and result["run_wall_s"] < 4.0, result
     assert result["frames"].startswith("frames: 2")  # about 25 pairs
