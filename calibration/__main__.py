@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .auto import prepare_frames
 from .auto_verified import MIN_GAIN, auto_calibrate, start_homography
 from .calibration_file import Calibration, load_calibration, save_calibration
 from .checkerboard import calibrate_from_boards, parse_pattern
@@ -138,11 +139,12 @@ def cmd_check(args) -> int:
     if adapted is not cal:
         print(f"note: the calibration was made for other frame sizes; rescaled (same aspect ratios)")
     cal = adapted
-    scorer = AlignmentScorer([p[0] for p in pairs], [p[1] for p in pairs])
+    # the same score as `auto` prints for the whole image (same frames, same content masks)
+    scorer = AlignmentScorer(*prepare_frames([p[0] for p in pairs], [p[1] for p in pairs]))
     before = scorer.score(start_homography(image_size(ir), image_size(rgb)))
     after = scorer.score(cal.homography)
-    print(f"alignment score (edge orientation, {len(pairs)} frame pair(s)): {before:.3f} with the thermal image "
-          f"only resized, {after:.3f} with this calibration")
+    print(f"alignment score (edge orientation, whole image, {len(pairs)} frame pair(s)): {before:.3f} with the "
+          f"thermal image only resized, {after:.3f} with this calibration")
     if not after > before:
         print("warning: this calibration does not align these images better than a plain resize")
     image = check_image(Registrar(cal), ir, rgb)
@@ -205,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-gain", type=float, default=MIN_GAIN,
                    help=f"held-out alignment score gain each half must bring (default {MIN_GAIN})")
     p.add_argument("--agree-px", type=float, default=None,
-                   help="how far the two half fits may disagree, corner RMS px (default: 0.3%% of the diagonal, >= 1.5)")
+                   help="how far the two half fits may disagree, corner RMS px (default: 0.6%% of the diagonal, >= 3)")
     common(p)
     p.set_defaults(func=cmd_auto)
 

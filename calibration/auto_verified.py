@@ -34,7 +34,7 @@ from .score import AlignmentScorer, Bounds, geometry, geometry_problems
 from .structure import checker_tiles
 
 MIN_GAIN = 0.01     # held-out score gain each half must bring (the score is a correlation, 0..1)
-AGREE_FRAC = 0.015  # half fits must agree within this fraction of the colour diagonal (12 px at 640x480) ...
+AGREE_FRAC = 0.006  # half fits must agree within this fraction of the colour diagonal (4.8 px at 640x480) ...
 AGREE_MIN_PX = 3.0  # ... but never less than this
 TILES = 16          # the checkerboard that splits the structure into two halves is TILES x TILES
 STILL_PX = 1.0      # a result this close to the start (corner RMS) is "already aligned"

@@ -73,6 +73,7 @@ class AlignmentScorer:
         self._rgb_energy = float(rgb_energy[self.rgb_valid].sum() if self.rgb_valid is not None else rgb_energy.sum())
         self._ir_small = ir_small
         self._region_energy: dict = {}  # id(region) -> (thermal energy, share, the region kept alive)
+        self._regions: dict = {}  # id(region) -> (region within the content, the region kept alive)
 
     def _normaliser(self, hw: np.ndarray, ir_region: np.ndarray | None) -> float:
         """sqrt(thermal energy of the region, in working-grid area) x (colour energy, same share of the frame))."""
@@ -89,12 +90,20 @@ class AlignmentScorer:
         area = abs(float(np.linalg.det(hw[:2, :2] / hw[2, 2])))  # working pixels per small thermal pixel
         return math.sqrt(energy * area * self._rgb_energy * share)
 
+    def _region(self, ir_region: np.ndarray | None) -> np.ndarray:
+        """Thermal content (eroded) within ``ir_region`` (tiles: no edge of the image, so not eroded), cached."""
+        if ir_region is None:
+            return self._ir_valid_eroded
+        key = id(ir_region)
+        if key not in self._regions:
+            self._regions[key] = (np.where(ir_region > 0, self._ir_valid_eroded, 0).astype(np.uint8), ir_region)
+        return self._regions[key][0]
+
     def fields(self, h: np.ndarray, ir_region: np.ndarray | None = None):
         """Orientation fields of the thermal frames warped by ``h`` onto the working grid, and the mask of
         working pixels to compare: ([(h, w) complex64 per frame], (h, w) bool), or ([], None) when too few."""
         to_work = np.diag([self.f, self.f, 1.0]) @ np.asarray(h, np.float64)  # thermal pixel -> working grid
-        region = self._ir_valid_eroded if ir_region is None else \
-            np.where(ir_region > 0, self._ir_valid_eroded, 0).astype(np.uint8)  # tiles: no edge of the image, not eroded
+        region = self._region(ir_region)
         mask = cv2.warpPerspective(region, to_work, self.size, flags=cv2.INTER_NEAREST) > 0
         # the warped frame's own outline (where the thermal image ends inside the colour frame)
         mask &= cv2.erode(cv2.warpPerspective(np.full(self.ir[0].shape, 1, np.uint8), to_work @
@@ -131,14 +140,14 @@ class Bounds:
 
     Attributes:
         max_scale: largest scale change either way (1.25: between 0.8x and 1.25x).
-        max_aspect: largest change of the x/y scale ratio (1.08: 8 %); lenses do not stretch one axis.
+        max_aspect: largest change of the x/y scale ratio (1.10: 10 %); lenses do not stretch one axis.
         max_shear: largest shear (0.08 = about 4.6 degrees between the image axes).
         max_perspective: largest corner displacement of the projective part, as a fraction of the diagonal.
         max_corner_motion: largest corner motion, as a fraction of the colour frame's diagonal.
     """
 
     max_scale: float = 1.25
-    max_aspect: float = 1.08
+    max_aspect: float = 1.10
     max_shear: float = 0.08
     max_perspective: float = 0.02
     max_corner_motion: float = 0.25
