@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:12s} {description}")
             return 0
         cfg = config_from_args(args)
+        if cfg.recording.path:  # a recording that cannot be made is refused before anything starts
+            from app.recorder import container_suffix
+
+            container_suffix(cfg.recording.path)
         if args.method and args.method not in available_methods():
             raise AppError(f"unknown fusion method {args.method!r}; available: {', '.join(available_methods())}")
         if args.headless:

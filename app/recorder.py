@@ -116,6 +116,16 @@ class _SegmentWriter:
             self.container.close()
 
 
+def container_suffix(path: str | Path) -> str:
+    """The container extension of a recording path (none = ``.mp4``); RecordingError for any other."""
+    path = Path(path)
+    suffix = path.suffix.lower() or ".mp4"
+    if suffix not in CONTAINERS:
+        raise RecordingError(f"cannot record to {path}: unsupported extension {path.suffix!r}; use "
+                             f"{', '.join(CONTAINERS)} (they stay readable if the program is killed)")
+    return suffix
+
+
 def free_stem(stem: Path, suffix: str) -> Path:
     """``stem`` if no ``stem_NNN<suffix>`` exists yet, else the first free ``stem-2``, ``stem-3``, ..."""
     candidate, n = stem, 1
@@ -149,10 +159,7 @@ class SegmentedRecorder:
         self.keyframe_seconds = float(keyframe_seconds)
         self.on_status = on_status or (lambda msg: None)
         requested = Path(path)
-        suffix = requested.suffix.lower() or ".mp4"
-        if suffix not in CONTAINERS:
-            raise RecordingError(f"cannot record to {requested}: unsupported extension {requested.suffix!r}; use "
-                                 f"{', '.join(CONTAINERS)} (they stay readable if the program is killed)")
+        suffix = container_suffix(requested)
         self.codec = self._choose_codec(codec)
         if self.codec == "mjpg" and suffix == ".ts":
             raise RecordingError("MPEG-TS cannot carry mjpg; record mjpg to .mp4 or .mkv")

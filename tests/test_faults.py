@@ -26,10 +26,11 @@ def test_kill_9_while_recording_loses_about_one_second(tmp_path):
     assert result["session_pairs_readable"] >= 1
 
 
-def test_an_avi_recording_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("mode", [["--headless"], []])
+def test_an_avi_recording_is_refused_before_anything_starts(tmp_path, capsys, mode):
     import run_app
 
-    args = ["--headless", "--fast", "--frames", "5", "--method", "average", "--record", str(tmp_path / "x.avi")]
+    args = [*mode, "--fast", "--frames", "5", "--method", "average", "--record", str(tmp_path / "x.avi")]
     assert run_app.main(args) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("error: cannot record to ") and "unsupported extension '.avi'" in line
