@@ -101,7 +101,11 @@ class WriterThread:
         """Write what is queued, then end the thread (joined). Safe to call twice."""
         if not self._closed:
             self._closed = True
-            self._queue.put(_CLOSE)  # blocks only while the queue is full: the writer is draining it
+            try:  # waits only while the queue is full and the writer drains it
+                self._queue.put(_CLOSE, timeout=timeout)
+            except queue.Full:
+                self._on_status(f"{self.name} did not finish within {timeout:g} s (stuck disk?)")
+                return
         self._thread.join(timeout)
 
     @property
