@@ -205,6 +205,9 @@ NOTES = [
     "lamp head, tree trunks) the fitted mapping aligns at least as well as the identity. Unresolved, so counted "
     "as wrong. More frames changed an accepted result by at most 0.6 px here; on the dense-smoke pair 0117_1620 "
     "one frame gave an implausible mapping (36 px off) and 4 frames one 3.3 px off, both refused.",
+    "- The video rows were measured with commit 3aaea0e, where the half fits refined only the coarse candidate "
+    "the first fit chose; the MSRS and TNO rows with the current code (each half picks among all candidates). "
+    "Rerun `python bench/calibration_faults.py --only video` and `--from-parts` to bring them up to date.",
 ]
 
 

@@ -4,7 +4,7 @@ Three fits of :func:`calibration.orientation_fit.fit_orientation` on the same fr
 
 * on all the structure (the result),
 * on the "black" tiles of a checkerboard only (fit A), and on the "white" tiles only (fit B), each
-  refined from the coarse candidate the first fit chose (not from its answer).
+  refining the first fit's coarse candidates and choosing among them on its own (not from its answer).
 
 The result is accepted only when
 
@@ -106,7 +106,7 @@ def auto_calibrate(ir, rgb, bounds: Bounds | None = None, motion: str = "affine"
     for label, tile in (("A", tile_a), ("B", tile_b)):
         tell(f"fitting on half {label} of the tiles")
         halves.append(fit_orientation(ir_frames, rgb_frames, ir_valid, rgb_valid, ir_region=tile, motion=motion,
-                                      seeds=[fit.seeds[fit.chosen]]).homography)
+                                      seeds=fit.seeds).homography)
 
     tell("scoring on held-out tiles")
     scorer = AlignmentScorer(ir_frames, rgb_frames, ir_valid, rgb_valid)

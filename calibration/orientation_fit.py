@@ -188,7 +188,7 @@ def fit_orientation(ir_frames, rgb_frames, ir_valid=None, rgb_valid=None, ir_reg
     scorers = [AlignmentScorer(ir_frames, rgb_frames, ir_valid, rgb_valid, width=w, sigma=SIGMA) for w in widths]
     best = None
     for index, seed in enumerate(seeds):
-        g, score = _refine(scorers[0], seed, ir_region, 3, 2.0, 0.1, 1)
+        g, score = _refine(scorers[0], seed, ir_region, 3, 2.0, 0.1, RESTARTS)
         if best is None or score > best[0]:
             best = (score, g, index)
     score, g, chosen = best
