@@ -190,7 +190,8 @@ class Trainer:
         if not taken:
             raise FusionError(f"train.init_from: nothing in {path} fits this model")
         self.model.load_state_dict(taken, strict=False)
-        return {"file": str(path), "tensors": len(taken), "of": len(own)}
+        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        return {"file": str(shown), "tensors": len(taken), "of": len(own)}
 
     # ----- schedule -------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
