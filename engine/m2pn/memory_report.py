@@ -77,7 +77,8 @@ def mean_prompt_effect(weights: str, data, limit: int | None = None) -> dict:
     for mode in ("retrieved", "mean"):
         model, _ = load_model(weights)
         model.dmb.retrieval_override = "mean" if mode == "mean" else None
-        engine = FusionEngine(M2PNMethod(model=model, backend="cpu"))
+        # no graph cache: both runs have the same weights, and a cached graph would ignore the override
+        engine = FusionEngine(M2PNMethod(model=model, backend="cpu", cache_dir=False))
         scores, images = [], []
         with engine:
             for pair in pairs:
