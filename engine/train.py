@@ -81,12 +81,7 @@ class TrainConfig:
             raise FusionError(f"{path}: data.sources must be a list of {{path, kind, val, every}} entries")
         if sources:
             root = None
-        elif root is None:
-            shared = shared_data_dir()
-            if shared is None:
-                raise FusionError("no data root in the config and ../shared/data was not found (set IRVIS_DATA_DIR)")
-            root = shared / "roadscene"
-        kwargs: dict[str, Any] = {"data_root": _resolve(root) if root is not None else None, "sources": sources}
+        kwargs: dict[str, Any] = {"sources": sources}
         for key in ("patches", "patch_size", "val_pairs", "val_patches"):
             if key in data:
                 kwargs[key] = int(data.pop(key))
@@ -108,6 +103,12 @@ class TrainConfig:
         leftovers = [f"data.{k}" for k in data] + [f"train.{k}" for k in train]
         if leftovers:
             raise FusionError(f"{path}: unknown option(s) {', '.join(leftovers)}")
+        if root is None and not sources:  # only now: a bad option is reported even without the data
+            shared = shared_data_dir()
+            if shared is None:
+                raise FusionError("no data root in the config and ../shared/data was not found (set IRVIS_DATA_DIR)")
+            root = shared / "roadscene"
+        kwargs["data_root"] = _resolve(root) if root is not None else None
         kwargs.update(model=dict(raw.get("model") or {}), loss=dict(raw.get("loss") or {}),
                       quality=dict(raw.get("quality") or {"kind": "noref"}), source=raw)
         if "output" in raw:
