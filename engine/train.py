@@ -62,18 +62,7 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         path = Path(path)
-        if not path.is_file():
-            raise FusionError(f"training config not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise FusionError(f"{path} is not valid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise FusionError(f"{path}: expected a mapping at the top level")
-        known = {"data", "model", "loss", "quality", "train", "output", "export"}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise FusionError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raw = read_training_yaml(path, {"data", "model", "loss", "quality", "train", "output", "export"})
         data, train = dict(raw.get("data") or {}), dict(raw.get("train") or {})
         root = data.pop("root", None)
         sources = data.pop("sources", None) or []
@@ -95,7 +84,7 @@ class TrainConfig:
                 kwargs[key] = float(train.pop(key))
         if "init_from" in train:
             value = train.pop("init_from")
-            kwargs["init_from"] = _resolve(value) if value else None
+            kwargs["init_from"] = resolve_repo_path(value) if value else None
         if "precision" in train:
             kwargs["precision"] = str(train.pop("precision"))
             if kwargs["precision"] not in ("fp32", "bf16"):
@@ -108,17 +97,45 @@ class TrainConfig:
             if shared is None:
                 raise FusionError("no data root in the config and ../shared/data was not found (set IRVIS_DATA_DIR)")
             root = shared / "roadscene"
-        kwargs["data_root"] = _resolve(root) if root is not None else None
+        kwargs["data_root"] = resolve_repo_path(root) if root is not None else None
         kwargs.update(model=dict(raw.get("model") or {}), loss=dict(raw.get("loss") or {}),
                       quality=dict(raw.get("quality") or {"kind": "noref"}), source=raw)
         if "output" in raw:
-            kwargs["output"] = _resolve(raw["output"])
+            kwargs["output"] = resolve_repo_path(raw["output"])
         if "export" in raw:
-            kwargs["export"] = _resolve(raw["export"])
+            kwargs["export"] = resolve_repo_path(raw["export"])
         return cls(**kwargs)
 
 
-def _resolve(path: str | Path) -> Path:
+def read_training_yaml(path: Path, sections: set[str]) -> dict[str, Any]:
+    """The top-level mapping of a training config; FusionError naming the file when it is missing, not YAML,
+    not a mapping, or has a section outside ``sections``."""
+    if not path.is_file():
+        raise FusionError(f"training config not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise FusionError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise FusionError(f"{path}: expected a mapping at the top level")
+    unknown = sorted(set(raw) - sections)
+    if unknown:
+        raise FusionError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(sections))}")
+    return raw
+
+
+def save_checkpoint_atomically(blob: dict[str, Any], history: dict, out: Path) -> Path:
+    """Write ``out/last.pt`` through a temporary file and ``os.replace`` (a kill mid-write keeps the previous
+    checkpoint), and ``out/history.json`` (the blob's meta plus the history). Returns the checkpoint path."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "last.pt.tmp"
+    torch.save(blob, tmp)
+    os.replace(tmp, out / "last.pt")
+    (out / "history.json").write_text(json.dumps({"meta": blob["meta"], **history}) + "\n")
+    return out / "last.pt"
+
+
+def resolve_repo_path(path: str | Path) -> Path:
     """Relative paths in a config are relative to the repository root."""
     path = Path(path).expanduser()
     return path if path.is_absolute() else REPO_ROOT / path
@@ -285,19 +302,15 @@ class Trainer:
         if self.rank != 0:  # one writer; the others wait so nobody reads a half-written file
             _barrier()
             return out / "last.pt"
-        out.mkdir(parents=True, exist_ok=True)
         blob = {
             "format": "m2pn-checkpoint-v1", "config": self.model.config.to_dict(),
             "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "step": self.step, "elapsed_s": self.elapsed_s, "history": self.history, "meta": self.meta(),
             "train_config": self.cfg.source, "torch_rng": torch.get_rng_state(),
         }
-        tmp = out / "last.pt.tmp"
-        torch.save(blob, tmp)
-        os.replace(tmp, out / "last.pt")  # atomic: a kill mid-write never corrupts the last checkpoint
-        (out / "history.json").write_text(json.dumps({"meta": blob["meta"], **self.history}) + "\n")
+        path = save_checkpoint_atomically(blob, self.history, out)
         _barrier()
-        return out / "last.pt"
+        return path
 
     def load_checkpoint(self) -> None:
         path = self.cfg.output / "last.pt"
@@ -385,7 +398,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig.load(args.config)
     if args.output:
-        cfg.output = _resolve(args.output)
+        cfg.output = resolve_repo_path(args.output)
     if args.threads:
         torch.set_num_threads(args.threads)
     trainer = Trainer(cfg, args.config)
@@ -430,7 +443,7 @@ def run(args: argparse.Namespace) -> int:
     if stopped_early:
         say(f"stopped after {args.max_minutes} minutes; continue with: python -m engine.train --config {args.config} --resume")
     if args.export or trainer.step >= trainer.total_steps:
-        target_path = _resolve(args.export) if isinstance(args.export, str) else None
+        target_path = resolve_repo_path(args.export) if isinstance(args.export, str) else None
         say(f"weights exported to {trainer.export(target_path)}")
     return 0
 

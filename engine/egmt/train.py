@@ -10,9 +10,7 @@ the weights go to ``export`` with a JSON sidecar (config, command, steps, data f
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -25,12 +23,8 @@ import torch
 import yaml
 
 from ..errors import FusionError
-from ..paths import REPO_ROOT, shared_data_dir
-
-
-def _resolve(path: str | Path) -> Path:
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else REPO_ROOT / path
+from ..paths import shared_data_dir
+from ..train import read_training_yaml, resolve_repo_path, save_checkpoint_atomically
 
 
 @dataclass
@@ -62,16 +56,7 @@ class EGMTTrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> "EGMTTrainConfig":
         path = Path(path)
-        if not path.is_file():
-            raise FusionError(f"training config not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise FusionError(f"{path} is not valid YAML: {exc}") from None
-        known = {"data", "entity_table", "model", "loss", "train", "output", "export"}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise FusionError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raw = read_training_yaml(path, {"data", "entity_table", "model", "loss", "train", "output", "export"})
         data, train = dict(raw.get("data") or {}), dict(raw.get("train") or {})
         shared = shared_data_dir()
         sources = []
@@ -81,7 +66,7 @@ class EGMTTrainConfig:
                 if shared is None:
                     raise FusionError("relative data roots need ../shared/data (or IRVIS_DATA_DIR)")
                 root = shared / root
-            sources.append({"name": src.get("name", root.name), "root": root, "entities": _resolve(src["entities"])})
+            sources.append({"name": src.get("name", root.name), "root": root, "entities": resolve_repo_path(src["entities"])})
         if not sources:
             raise FusionError(f"{path}: data.sources is empty")
         kw: dict[str, Any] = {"sources": sources}
@@ -105,7 +90,7 @@ class EGMTTrainConfig:
                   loss=dict(raw.get("loss") or {}), source=raw)
         for key in ("output", "export"):
             if key in raw:
-                kw[key] = _resolve(raw[key])
+                kw[key] = resolve_repo_path(raw[key])
         return cls(**kw)
 
 
@@ -114,7 +99,7 @@ def build_entity_table(spec: dict):
     from .entity_table import EntityTable
 
     if spec.get("names"):
-        return EntityTable.from_files(_resolve(spec["names"]), _resolve(spec["features"]))
+        return EntityTable.from_files(resolve_repo_path(spec["names"]), resolve_repo_path(spec["features"]))
     return EntityTable.clip_default(spec.get("folder"))
 
 
@@ -222,18 +207,12 @@ class EGMTTrainer:
         }
 
     def save_checkpoint(self) -> Path:
-        out = self.cfg.output
-        out.mkdir(parents=True, exist_ok=True)
         blob = {"format": "egmt-checkpoint-v1", "config": self.model.config.to_dict(), "classes": self.classes,
                 "state_dict": self.model.state_dict(), "loss_state": self.loss.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "step": self.step, "elapsed_s": self.elapsed_s,
                 "history": self.history, "meta": self.meta(), "train_config": self.cfg.source,
                 "torch_rng": torch.get_rng_state()}
-        tmp = out / "last.pt.tmp"
-        torch.save(blob, tmp)
-        os.replace(tmp, out / "last.pt")  # atomic: a kill mid-write keeps the previous checkpoint
-        (out / "history.json").write_text(json.dumps({"meta": blob["meta"], **self.history}) + "\n")
-        return out / "last.pt"
+        return save_checkpoint_atomically(blob, self.history, self.cfg.output)
 
     def load_checkpoint(self) -> None:
         path = self.cfg.output / "last.pt"
@@ -270,7 +249,7 @@ class EGMTTrainer:
 def run(args: argparse.Namespace) -> int:
     cfg = EGMTTrainConfig.load(args.config)
     if args.output:
-        cfg.output = _resolve(args.output)
+        cfg.output = resolve_repo_path(args.output)
     torch.set_num_threads(args.threads)
     trainer = EGMTTrainer(cfg, args.config)
     if args.resume:
@@ -317,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
     if stopped_early:
         say(f"stopped after {args.max_minutes} minutes; continue with: python -m engine.egmt.train --config {args.config} --resume")
     if args.export or trainer.step >= cfg.steps:
-        target_path = _resolve(args.export) if isinstance(args.export, str) else None
+        target_path = resolve_repo_path(args.export) if isinstance(args.export, str) else None
         say(f"weights exported to {trainer.export(target_path)}")
     log.close()
     return 0
@@ -356,7 +335,7 @@ def _patch_model_options(args: argparse.Namespace) -> None:
         key, _, value = item.partition("=")
         model[key.strip()] = yaml.safe_load(value)
     raw["model"] = model
-    out = _resolve(args.output or raw.get("output", "runs/egmt"))
+    out = resolve_repo_path(args.output or raw.get("output", "runs/egmt"))
     out.mkdir(parents=True, exist_ok=True)
     patched = out / "config.yaml"
     patched.write_text(yaml.safe_dump(raw, sort_keys=False))
