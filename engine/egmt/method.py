@@ -27,7 +27,7 @@ import torch
 from ..errors import FusionError, FusionInputError
 from ..m2pn.method import pad_to_multiple
 from ..methods.base import FusionMethod
-from ..realtime.guided import guided_upsample
+from ..realtime.guided import guided_upsample_batch
 from ..realtime.method import DEFAULT_EPS, DEFAULT_MAX_WORK_PIXELS, DEFAULT_RADIUS, work_size
 from ..registry import register_method
 from .entity_table import EntityTable, dedupe, normalise_name
@@ -225,8 +225,4 @@ class EGMTRealtimeMethod(_EGMTBase):
         ir_low = np.stack([cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in ir])
         vi_low = np.stack([cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in vi])
         fused_low = self._network(ir_low, vi_low)
-        out = np.empty_like(ir)
-        for i in range(ir.shape[0]):
-            out[i] = guided_upsample(ir[i], vi[i], ir_low[i], vi_low[i], fused_low[i], self.radius, self.eps,
-                                     self.residual)
-        return out
+        return guided_upsample_batch(ir, vi, ir_low, vi_low, fused_low, self.radius, self.eps, self.residual)

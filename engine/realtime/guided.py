@@ -135,6 +135,16 @@ def guided_upsample(ir_full: np.ndarray, vi_full: np.ndarray, ir_low: np.ndarray
     return np.clip(out, 0.0, 1.0, out=out)
 
 
+def guided_upsample_batch(ir: np.ndarray, vi: np.ndarray, ir_low: np.ndarray, vi_low: np.ndarray,
+                          fused_low: np.ndarray, radius: int = 2, eps: float = 1e-4, residual: bool = False) -> np.ndarray:
+    """:func:`guided_upsample` over a batch: (B, H, W) sources, (B, h, w) reduced sources and network output
+    -> (B, H, W) float32 fused images."""
+    out = np.empty_like(ir)
+    for i in range(ir.shape[0]):
+        out[i] = guided_upsample(ir[i], vi[i], ir_low[i], vi_low[i], fused_low[i], radius, eps, residual)
+    return out
+
+
 def low_resolution_model(ir_low: np.ndarray, vi_low: np.ndarray, fused_low: np.ndarray, radius: int = 2,
                          eps: float = 1e-4, residual: bool = False) -> LinearCoefficients:
     """The (h, w) coefficients :func:`guided_upsample` carries to full resolution (residual folded into c)."""

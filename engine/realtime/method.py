@@ -35,7 +35,7 @@ from ..m2pn import M2PN
 from ..m2pn.weights import load_frozen
 from ..methods.base import FusionMethod
 from ..registry import register_method
-from .guided import LinearCoefficients, guided_upsample, low_resolution_model
+from .guided import LinearCoefficients, guided_upsample_batch, low_resolution_model
 
 #: defaults chosen from the measurements in docs/benchmarks.md ("what we tried")
 DEFAULT_SCALE = 0.25
@@ -183,11 +183,7 @@ class M2PNRealtimeMethod(RunnerBacked, FusionMethod):
         if self.streaming and ir.shape[0] == 1 and self._executor is not None:
             return self._fuse_streaming(ir, vi, ir_low, vi_low)
         fused_low = self._network(ir_low, vi_low)
-        out = np.empty_like(ir)
-        for i in range(ir.shape[0]):
-            out[i] = guided_upsample(ir[i], vi[i], ir_low[i], vi_low[i], fused_low[i], self.radius, self.eps,
-                                     self.residual)
-        return out
+        return guided_upsample_batch(ir, vi, ir_low, vi_low, fused_low, self.radius, self.eps, self.residual)
 
     def _coefficients(self, ir_low: np.ndarray, vi_low: np.ndarray) -> LinearCoefficients:
         """(1, h, w) reduced pair -> the low-resolution linear model of the network's output on it."""
