@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -459,25 +459,36 @@ def _agreed_stop(local: bool) -> bool:
     return bool(flag.item() > 0)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.train", description="Train the M2PN fusion network.")
-    parser.add_argument("--config", required=True, help="YAML training config (e.g. configs/train_m2pn.yaml)")
+def add_training_arguments(parser: argparse.ArgumentParser, example_config: str) -> None:
+    """The options every trainer takes: --config, --resume, --max-steps, --max-minutes, --output, --export."""
+    parser.add_argument("--config", required=True, help=f"YAML training config (e.g. {example_config})")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
     parser.add_argument("--max-steps", type=int, help="stop after this many more steps (checkpoint kept)")
     parser.add_argument("--max-minutes", type=float, help="stop after this much wall time (checkpoint kept)")
     parser.add_argument("--output", help="override the config's output folder")
     parser.add_argument("--export", nargs="?", const=True, default=None,
                         help="write the weights file even if training is not finished (optional PATH)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    args = parser.parse_args(argv)
+
+
+def run_training_cli(train: Callable[[], int]) -> int:
+    """Run a trainer with the command line's error handling: a FusionError is one line and exit 2, Ctrl-C
+    keeps the last checkpoint and exits 130."""
     try:
-        return run(args)
+        return train()
     except FusionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is kept (continue with --resume)", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.train", description="Train the M2PN fusion network.")
+    add_training_arguments(parser, "configs/train_m2pn.yaml")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    return run_training_cli(lambda: run(args))
 
 
 if __name__ == "__main__":

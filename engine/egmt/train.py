@@ -24,7 +24,8 @@ import yaml
 
 from ..errors import FusionError
 from ..paths import shared_data_dir
-from ..train import read_training_yaml, resolve_repo_path, save_checkpoint_atomically
+from ..train import (add_training_arguments, read_training_yaml, resolve_repo_path, run_training_cli,
+                     save_checkpoint_atomically)
 
 
 @dataclass
@@ -304,27 +305,18 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.egmt.train", description="Train the EGMT fusion network.")
-    parser.add_argument("--config", required=True, help="YAML training config (configs/train_egmt_cpu.yaml)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
-    parser.add_argument("--max-steps", type=int, help="stop after this many more steps (checkpoint kept)")
-    parser.add_argument("--max-minutes", type=float, help="stop after this much wall time (checkpoint kept)")
-    parser.add_argument("--output", help="override the config's output folder")
-    parser.add_argument("--export", nargs="?", const=True, default=None,
-                        help="write the weights file even if training is not finished (optional PATH)")
+    add_training_arguments(parser, "configs/train_egmt_cpu.yaml")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                         help="override a model option, e.g. use_cgha=false (ablations)")
     args = parser.parse_args(argv)
-    try:
+
+    def train() -> int:
         if args.model_option:
             _patch_model_options(args)
         return run(args)
-    except FusionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; the last checkpoint is kept (continue with --resume)", file=sys.stderr)
-        return 130
+
+    return run_training_cli(train)
 
 
 def _patch_model_options(args: argparse.Namespace) -> None:
