@@ -31,11 +31,7 @@ class PairSplit:
 def split_pairs(root: str | Path, val_count: int = 40, seed: int = 0) -> PairSplit:
     """Match ``root/ir`` with ``root/vi`` and hold out ``val_count`` pairs (seeded choice)."""
     root = Path(root)
-    ir_dir, vi_dir = root / "ir", root / "vi"
-    if not ir_dir.is_dir() or not vi_dir.is_dir():
-        raise FusionInputError(f"training data folder {root} needs ir/ and vi/ sub-folders (see ../shared/data/SOURCES.md)")
-    listing = match_pairs(ir_dir, vi_dir)
-    pairs = list(listing.pairs)
+    pairs = _matched(root)
     if len(pairs) <= val_count:
         raise FusionInputError(f"{root} has {len(pairs)} matched pairs, not enough for {val_count} validation pairs")
     order = np.random.default_rng(seed).permutation(len(pairs))
