@@ -7,7 +7,7 @@ A network trained on a loss can at best approach the image that minimises it; if
 image on most metrics, no amount of training on that loss will earn the network its place. The crops come
 from the pairs the training holds out for validation (5 RoadScene + 5 MSRS night pairs, 192x192 each), never
 from TNO or MSRS test. Each optimum starts from the average of the sources, is parameterised through a
-sigmoid (so it stays in [0, 1]) and runs ``iterations`` Adam steps (lr 0.08) on ``L_w + lambda L_s`` with the
+sigmoid (so it stays in [0, 1]) and runs ``iterations`` Adam steps (lr 0.08) on ``w_int L_w + lambda L_s`` with the
 variant's settings (engine/m2pn/losses.py). Slow on 2 cores (about a minute per variant): a study, not a test.
 """
 
@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from engine.datasets import load_pair_luma, split_pairs  # noqa: E402
 from engine.fusion_engine import FusionEngine  # noqa: E402
-from engine.m2pn.losses import LossConfig, decision_map, structure_loss, weighted_fidelity  # noqa: E402
+from engine.m2pn.losses import LossConfig, intensity_loss, structure_loss  # noqa: E402
 from engine.metrics import compute_all  # noqa: E402
 from engine.pairwise import PAIRWISE_METRICS, wins  # noqa: E402
 from engine.paths import shared_data_dir  # noqa: E402
@@ -42,6 +42,22 @@ VARIANTS: dict[str, dict] = {
     "ms_w3": {"decision_k": -0.5, "gradient_scales": (1, 2, 4, 8), "gradient_weight": 3.0},
     "ms_fine_w2": {"decision_k": -0.5, "gradient_scales": (1, 1, 2, 4, 8), "gradient_weight": 2.0},
     "ms_fine_w3": {"decision_k": -0.5, "gradient_scales": (1, 1, 2, 4, 8), "gradient_weight": 3.0},
+    "max_ms_w2": {"intensity_target": "max", "gradient_scales": (1, 2, 4, 8), "gradient_weight": 2.0},
+    "max5_ms_w2": {"intensity_target": "max", "intensity_weight": 5.0, "gradient_scales": (1, 2, 4, 8),
+                   "gradient_weight": 2.0},
+    "max10_ms_w2": {"intensity_target": "max", "intensity_weight": 10.0, "gradient_scales": (1, 2, 4, 8),
+                    "gradient_weight": 2.0},
+    "max10_ms_w3": {"intensity_target": "max", "intensity_weight": 10.0, "gradient_scales": (1, 2, 4, 8),
+                    "gradient_weight": 3.0},
+    "max20_ms_w3": {"intensity_target": "max", "intensity_weight": 20.0, "gradient_scales": (1, 2, 4, 8),
+                    "gradient_weight": 3.0},
+    "vec_ms_w2": {"decision_k": -0.5, "gradient_scales": (1, 2, 4, 8), "gradient_weight": 2.0, "gradient_mode": "vector"},
+    "vec_ms_w3": {"decision_k": -0.5, "gradient_scales": (1, 2, 4, 8), "gradient_weight": 3.0, "gradient_mode": "vector"},
+    "vec_ms_w5": {"decision_k": -0.5, "gradient_scales": (1, 2, 4, 8), "gradient_weight": 5.0, "gradient_mode": "vector"},
+    "vec_ms_w8": {"decision_k": -0.5, "gradient_scales": (1, 2, 4, 8), "gradient_weight": 8.0, "gradient_mode": "vector"},
+    "vec1_w3": {"decision_k": -0.5, "gradient_scales": (1,), "gradient_weight": 3.0, "gradient_mode": "vector"},
+    "vec_ms_w3_max10": {"intensity_target": "max", "intensity_weight": 10.0, "gradient_scales": (1, 2, 4, 8),
+                        "gradient_weight": 3.0, "gradient_mode": "vector"},
 }
 CLASSICAL = ("average", "max", "laplacian", "gff")
 CROP = 192
@@ -68,13 +84,12 @@ def validation_crops() -> list[tuple[str, np.ndarray, np.ndarray]]:
 def optimum(ir: np.ndarray, vi: np.ndarray, cfg: LossConfig, iterations: int) -> np.ndarray:
     """The fused image minimising ``L_w + lambda L_s`` for one pair. (H, W) float32 x2 -> (H, W) float64."""
     a, b = (torch.from_numpy(np.ascontiguousarray(t))[None, None] for t in (ir, vi))
-    w_ir = decision_map(a, b, cfg.decision_k, cfg.contrast_window)
     z = torch.logit(((a + b) / 2).clamp(0.02, 0.98)).requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=0.08)
     for _ in range(iterations):
         f = torch.sigmoid(z)
-        loss = weighted_fidelity(f, a, b, w_ir) + cfg.fidelity_lambda * structure_loss(
-            f, a, b, cfg.ssim_window, cfg.gradient_scales, cfg.gradient_weight)
+        loss = cfg.intensity_weight * intensity_loss(f, a, b, cfg) + cfg.fidelity_lambda * structure_loss(
+            f, a, b, cfg.ssim_window, cfg.gradient_scales, cfg.gradient_weight, cfg.gradient_mode)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -149,3 +149,30 @@ def test_multiscale_gradient_term_rewards_large_scale_contrast():
     target = torch.maximum(sobel_magnitude(ir), sobel_magnitude(vi))
     assert float(max_gradient_term(keeps, ir, vi, (1,))) == pytest.approx(
         float((sobel_magnitude(keeps) - target).abs().mean()), rel=1e-6)
+
+
+def test_vector_gradient_term_wants_the_stronger_sources_edge_not_just_its_strength():
+    from engine.m2pn.losses import max_gradient_term
+
+    ramp = torch.linspace(0, 1, 48).repeat(48, 1)[None, None]
+    ir = 0.2 + 0.6 * ramp                                   # the stronger edge: brightening to the right
+    vi = torch.full_like(ir, 0.4)
+    flipped = 0.8 - 0.6 * ramp                              # as strong, but darkening to the right
+    # a magnitude cannot tell a reversed edge from the real one; the gradient vector can
+    assert float(max_gradient_term(flipped, ir, vi, (1,), "magnitude")) == pytest.approx(
+        float(max_gradient_term(ir, ir, vi, (1,), "magnitude")), abs=1e-6)
+    assert float(max_gradient_term(ir, ir, vi, (1, 2), "vector")) == pytest.approx(0.0, abs=1e-6)
+    assert float(max_gradient_term(flipped, ir, vi, (1, 2), "vector")) > 0.01
+
+
+def test_max_intensity_target_and_loss_options_are_checked():
+    from engine.m2pn.losses import intensity_loss
+
+    ir, vi = torch.full((1, 1, 8, 8), 0.7), torch.full((1, 1, 8, 8), 0.2)
+    cfg = LossConfig.from_dict({"intensity_target": "max", "gradient_mode": "vector"})
+    assert float(intensity_loss(ir, ir, vi, cfg)) == 0.0
+    assert float(intensity_loss(vi, ir, vi, cfg)) == pytest.approx(0.5)
+    with pytest.raises(FusionError, match="gradient_mode"):
+        LossConfig.from_dict({"gradient_mode": "sideways"})
+    with pytest.raises(FusionError, match="intensity_target"):
+        LossConfig.from_dict({"intensity_target": "min"})

@@ -36,6 +36,12 @@ from ..errors import FusionError
 from .model import M2PN, M2PNOutput
 
 
+#: what L_w pulls the fused image towards: the paper's decision map (Eq. 13-15) or the brighter source
+INTENSITY_TARGETS = ("decision", "max")
+#: how the texture term compares gradients: magnitudes (Eq. 16) or the stronger source's gradient vector
+GRADIENT_MODES = ("magnitude", "vector")
+
+
 @dataclass
 class LossConfig:
     """Weights and switches of the objective; the ``use_*`` switches are the paper's loss ablations."""
@@ -46,7 +52,10 @@ class LossConfig:
     ssim_window: int = 11
     gradient_scales: tuple[int, ...] = (1,)   # Eq. 16's max-gradient term at these scales (1: the paper)
     gradient_weight: float = 1.0              # weight of that term inside L_s (1: the paper)
+    gradient_mode: str = "magnitude"          # "magnitude" (Eq. 16) or "vector" (match the stronger source's gradient)
     gate_weight: float = 1.0        # weight of the kappa gate loss
+    intensity_target: str = "decision"   # L_w's target: "decision" (Eq. 15, the paper) or "max" (max(IR, VIS))
+    intensity_weight: float = 1.0        # weight of L_w (1: the paper)
     use_ls: bool = True             # Case 6: without L_s
     use_weight_map: bool = True     # Case 7: without w (plain L1 to both sources)
     use_ctr: bool = True            # Case 8: without L_ctr
@@ -58,6 +67,12 @@ class LossConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise FusionError(f"unknown loss option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if data.get("gradient_mode", "magnitude") not in GRADIENT_MODES:
+            raise FusionError(f"loss.gradient_mode must be one of {', '.join(GRADIENT_MODES)}, "
+                              f"not {data['gradient_mode']!r}")
+        if data.get("intensity_target", "decision") not in INTENSITY_TARGETS:
+            raise FusionError(f"loss.intensity_target must be one of {', '.join(INTENSITY_TARGETS)}, "
+                              f"not {data['intensity_target']!r}")
         if "gradient_scales" in data:
             data["gradient_scales"] = tuple(int(v) for v in data["gradient_scales"])
             if not data["gradient_scales"] or min(data["gradient_scales"]) < 1:
@@ -106,12 +121,16 @@ def decision_map(ir: Tensor, vi: Tensor, k: float = 0.0, contrast_window: int = 
         return (diff < k * spread).float()
 
 
-def sobel_magnitude(x: Tensor) -> Tensor:
-    """|grad x| with 3x3 Sobel kernels, reflected borders. (B, 1, H, W) -> (B, 1, H, W)."""
+def sobel_gradient(x: Tensor) -> Tensor:
+    """(d/dx, d/dy) with 3x3 Sobel kernels, reflected borders. (B, 1, H, W) -> (B, 2, H, W)."""
     kx = x.new_tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
     kernels = torch.stack([kx, kx.T]).unsqueeze(1)                     # (2, 1, 3, 3)
-    g = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), kernels)
-    return (g.pow(2).sum(dim=1, keepdim=True) + 1e-12).sqrt()
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), kernels)
+
+
+def sobel_magnitude(x: Tensor) -> Tensor:
+    """|grad x| with 3x3 Sobel kernels, reflected borders. (B, 1, H, W) -> (B, 1, H, W)."""
+    return (sobel_gradient(x).pow(2).sum(dim=1, keepdim=True) + 1e-12).sqrt()
 
 
 def _gaussian_taps(size: int, sigma: float, like: Tensor) -> Tensor:
@@ -160,29 +179,49 @@ def weighted_fidelity(fused: Tensor, ir: Tensor, vi: Tensor, w_ir: Tensor) -> Te
     return (w_ir * (ir - fused)).abs().mean() + ((1 - w_ir) * (vi - fused)).abs().mean()
 
 
-def max_gradient_term(fused: Tensor, ir: Tensor, vi: Tensor, scales: tuple[int, ...] = (1,)) -> Tensor:
+def intensity_loss(fused: Tensor, ir: Tensor, vi: Tensor, cfg: LossConfig) -> Tensor:
+    """The intensity term L_w under ``cfg``: Eq. 15 with the decision map, L1 to max(IR, VIS) (the target of
+    SeAFusion-style losses, which keeps the brighter of hot targets and lit scene), or Case 7's plain L1 to
+    both. (B,1,H,W) x3 -> 0-d tensor."""
+    if cfg.intensity_target == "max":
+        return (fused - torch.maximum(ir, vi)).abs().mean()
+    if cfg.use_weight_map:
+        return weighted_fidelity(fused, ir, vi, decision_map(ir, vi, cfg.decision_k, cfg.contrast_window))
+    return (fused - ir).abs().mean() + (fused - vi).abs().mean()   # Case 7: no decision map
+
+
+def max_gradient_term(fused: Tensor, ir: Tensor, vi: Tensor, scales: tuple[int, ...] = (1,),
+                      mode: str = "magnitude") -> Tensor:
     """``|| |grad f| - max(|grad IR|, |grad VIS|) ||_1`` (Eq. 16's texture term), averaged over scales.
 
     At scale s the three images are first box-averaged by s x s (``avg_pool2d``), and the term is multiplied
     by s so that an edge counts alike at every scale (pooling divides a step's Sobel response by about s).
-    ``scales=(1,)`` is the paper's term. Several scales ask the fused image to keep the stronger source's
+    ``scales=(1,)`` is the paper's term. ``mode="vector"`` asks for the stronger source's gradient vector itself
+    (direction and sign too), which edge-transfer measures such as Qabf reward and a magnitude cannot pin
+    down. Several scales ask the fused image to keep the stronger source's
     structure at coarse scales too, i.e. its large-scale contrast, which the pixel-scale term alone lets the
     SSIM terms average away (docs/model_card.md, "loss study"). (B,1,H,W) x3 -> 0-d tensor.
     """
     total = fused.new_zeros(())
     for s in scales:
         f, a, b = (F.avg_pool2d(t, s) if s > 1 else t for t in (fused, ir, vi))
-        target = torch.maximum(sobel_magnitude(a), sobel_magnitude(b))
-        total = total + s * (sobel_magnitude(f) - target).abs().mean()
+        if mode == "vector":
+            ga, gb = sobel_gradient(a), sobel_gradient(b)
+            stronger_a = ga.pow(2).sum(dim=1, keepdim=True) >= gb.pow(2).sum(dim=1, keepdim=True)
+            term = (sobel_gradient(f) - torch.where(stronger_a, ga, gb)).abs().sum(dim=1).mean() / 2
+        else:
+            target = torch.maximum(sobel_magnitude(a), sobel_magnitude(b))
+            term = (sobel_magnitude(f) - target).abs().mean()
+        total = total + s * term
     return total / len(scales)
 
 
 def structure_loss(fused: Tensor, ir: Tensor, vi: Tensor, window: int = 11, scales: tuple[int, ...] = (1,),
-                   gradient_weight: float = 1.0) -> Tensor:
+                   gradient_weight: float = 1.0, gradient_mode: str = "magnitude") -> Tensor:
     """``L_s`` (Eq. 16) = (1 - SSIM(f, IR)) + (1 - SSIM(f, VIS)) + w * max-gradient term (see above)."""
     s_ir, s_vi = ssim_to_both(fused, ir, vi, window)
     ssim_term = (1 - s_ir).mean() + (1 - s_vi).mean()
-    return ssim_term + gradient_weight * max_gradient_term(fused, ir, vi, scales)
+    return ssim_term + gradient_weight * max_gradient_term(fused, ir, vi, scales, gradient_mode)
 
 
 def modal_contrastive(out: M2PNOutput) -> Tensor:
@@ -220,15 +259,12 @@ class M2PNLoss(torch.nn.Module):
     def forward(self, out: M2PNOutput, ir: Tensor, vi: Tensor, model: M2PN | None = None) -> LossTerms:
         """ir, vi (B, 1, H, W) in [0, 1]; out from ``model(ir, vi)``."""
         cfg, fused = self.config, out.fused
-        if cfg.use_weight_map:
-            w_ir = decision_map(ir, vi, cfg.decision_k, cfg.contrast_window)
-            l_w = weighted_fidelity(fused, ir, vi, w_ir)
-        else:  # Case 7: no decision map, plain L1 to both sources
-            l_w = (fused - ir).abs().mean() + (fused - vi).abs().mean()
+        l_w = intensity_loss(fused, ir, vi, cfg)
         terms = {"L_w": l_w}
-        total = l_w
+        total = cfg.intensity_weight * l_w
         if cfg.use_ls:
-            l_s = structure_loss(fused, ir, vi, cfg.ssim_window, cfg.gradient_scales, cfg.gradient_weight)
+            l_s = structure_loss(fused, ir, vi, cfg.ssim_window, cfg.gradient_scales, cfg.gradient_weight,
+                                 cfg.gradient_mode)
             terms["L_s"] = l_s
             total = total + cfg.fidelity_lambda * l_s
         if cfg.use_ctr:
